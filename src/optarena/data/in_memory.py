@@ -1,0 +1,111 @@
+"""Datasets that fit in memory: tensors, randperm shuffling, whole-batch slicing.
+
+A plain iterable instead of torch's DataLoader: when every split is a tensor, per-sample
+indexing, collation and worker processes are pure overhead (see airbench). Lightning accepts
+any iterable with a length as a dataloader.
+"""
+
+from collections.abc import Callable, Iterator
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+BatchTransform = Callable[[Tensor], Tensor]
+
+
+class InMemoryLoader:
+    """Yields (x, y) batches from tensors; shuffles with its own seeded generator.
+
+    Under data parallelism each rank takes every `world_size`-th index of the permutation,
+    truncated so that all ranks see the same number of batches.
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        batch_size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        transform: BatchTransform | None = None,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"x has {len(x)} items but y has {len(y)}")
+        self.x, self.y = x, y
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.transform = transform
+        self.rank, self.world_size = rank, world_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _num_items(self) -> int:
+        return len(self.x) // self.world_size
+
+    def __len__(self) -> int:
+        n = self._num_items()
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        n = len(self.x)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = order[self.rank :: self.world_size][: self._num_items()].to(self.x.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            x = self.x[idx]
+            if self.transform is not None:
+                x = self.transform(x)
+            yield x, self.y[idx]
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Base for datasets held as tensors: subclasses fill `self.splits` in `setup`.
+
+    Public facts every model and callback may rely on: `num_classes`, `input_shape`
+    (C, H, W for images, (T,) for waveforms), `class_names`, `target_accuracy`.
+    """
+
+    num_classes: int
+    input_shape: tuple[int, ...]
+    class_names: list[str]
+    target_accuracy: float
+
+    def __init__(self, batch_size: int = 64) -> None:
+        super().__init__()
+        if batch_size < 1:
+            from optarena.errors import OptArenaError
+
+            raise OptArenaError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self._shuffle_seed = int(torch.randint(0, 2**31 - 1, ()).item())
+
+    def train_transform(self) -> BatchTransform | None:
+        """The training augmentation applied to whole batches; none by default."""
+        return None
+
+    def _loader(self, split: str, train: bool) -> InMemoryLoader:
+        x, y = self.splits[split]
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        return InMemoryLoader(
+            x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed + rank,
+            transform=self.train_transform() if train else None, rank=rank, world_size=world,
+        )
+
+    def train_dataloader(self) -> InMemoryLoader:
+        return self._loader("train", train=True)
+
+    def val_dataloader(self) -> InMemoryLoader:
+        return self._loader("val", train=False)
+
+    def test_dataloader(self) -> InMemoryLoader:
+        return self._loader("test", train=False)

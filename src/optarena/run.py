@@ -39,17 +39,20 @@ def train(cfg: DictConfig) -> float | None:
         choices = group_choices()
         reg = Regularization.from_cfg(cfg.regularization)
         data_name, model_name = choices.get("data", "data"), choices.get("model", "model")
-        datamodule = instantiate(cfg.data, **reg.data_kwargs(cfg.data, data_name))
+        # _convert_="all": plain lists/dicts, so checkpoints hold no OmegaConf objects.
+        datamodule = instantiate(cfg.data, **reg.data_kwargs(cfg.data, data_name),
+                                 _convert_="all")
         try:
             net = instantiate(cfg.model, in_shape=datamodule.input_shape,
                               num_classes=datamodule.num_classes,
-                              **reg.model_kwargs(cfg.model, model_name))
+                              **reg.model_kwargs(cfg.model, model_name), _convert_="all")
         except OptArenaError as err:
             raise OptArenaError(
                 f"model={model_name} cannot train on data={data_name}: {err}") from err
-        scheduler = instantiate(cfg.scheduler) if cfg.scheduler.get("_target_") else None
+        scheduler = (instantiate(cfg.scheduler, _convert_="all")
+                     if cfg.scheduler.get("_target_") else None)
         task = Classifier(
-            net, optimizer=instantiate(cfg.optimizer, lr=lr), scheduler=scheduler,
+            net, optimizer=instantiate(cfg.optimizer, lr=lr, _convert_="all"), scheduler=scheduler,
             num_classes=datamodule.num_classes, label_smoothing=reg.label_smoothing,
             l2=reg.l2, weight_decay=reg.weight_decay, exclude_bias_norm=reg.exclude_bias_norm,
             optimizer_name=choices.get("optimizer", "optimizer"),

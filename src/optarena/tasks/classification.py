@@ -71,13 +71,16 @@ class Classifier(pl.LightningModule):
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:
-        self._set_optimizer_mode(train=True)
         loss, preds, y = self._step(batch)
         self.train_acc(preds, y)
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
         self.log("time/seconds", self._seconds(), on_step=True, on_epoch=False)
         return loss
+
+    def on_train_batch_start(self, batch: object, batch_idx: int) -> None:
+        # Before the optimizer's step (which runs training_step as its closure).
+        self._set_optimizer_mode(train=True)
 
     def on_before_optimizer_step(self, optimizer: Optimizer) -> None:
         if not (self.l2 or self.weight_decay):

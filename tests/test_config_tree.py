@@ -1,0 +1,109 @@
+"""Every option of every config group composes; lr semantics; bad values give one clear line."""
+
+from pathlib import Path
+
+import pytest
+from hydra.utils import instantiate
+
+from optarena import config_check
+from optarena.errors import OptArenaError
+from tests.conftest import CONF, compose_cfg, run_train
+
+# Groups whose options need a companion choice to compose (data_model: <data>_<model>).
+SPECIAL = {"data_model", "hydra", "debug", "experiment", "hparams_search"}
+
+
+def _options() -> list[tuple[str, str]]:
+    return sorted((p.parent.relative_to(CONF).as_posix(), p.stem)
+                  for p in CONF.glob("*/**/*.yaml")
+                  if p.parent.relative_to(CONF).parts[0] not in SPECIAL)
+
+
+@pytest.mark.parametrize(("group", "option"), _options())
+def test_every_group_option_composes(tmp_path: Path, group: str, option: str) -> None:
+    cfg = compose_cfg(tmp_path, [f"{group}={option}"])
+    assert cfg[group.split("/")[0]] is not None
+
+
+@pytest.mark.parametrize("path", sorted((CONF / "data_model").glob("*.yaml")), ids=lambda p: p.stem)
+def test_data_model_specialisations_are_picked_up(tmp_path: Path, path: Path) -> None:
+    data, model = next((d, m) for d in (p.stem for p in (CONF / "data").glob("*.yaml"))
+                       for m in (p.stem for p in (CONF / "model").glob("*.yaml"))
+                       if f"{d}_{m}" == path.stem)
+    cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}"])
+    import yaml
+
+    for key, value in yaml.safe_load(path.read_text())["model"].items():
+        assert cfg.model[key] == value
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "debug").glob("*.yaml")))
+def test_debug_options_compose(tmp_path: Path, option: str) -> None:
+    assert compose_cfg(tmp_path, [f"debug={option}"]).max_epochs >= 1
+
+
+@pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml")))
+def test_lr_defaults_to_the_optimizer_and_top_level_lr_wins(tmp_path: Path, option: str) -> None:
+    cfg = compose_cfg(tmp_path, [f"optimizer={option}"])
+    assert config_check.resolved_lr(cfg) == cfg.optimizer.lr
+    cfg = compose_cfg(tmp_path, [f"optimizer={option}", "lr=0.0123"])
+    assert config_check.resolved_lr(cfg) == 0.0123
+
+
+def test_sgd_and_adam_do_not_share_a_default_lr(tmp_path: Path) -> None:
+    sgd = config_check.resolved_lr(compose_cfg(tmp_path, ["optimizer=sgd"]))
+    adam = config_check.resolved_lr(compose_cfg(tmp_path, ["optimizer=adam"]))
+    assert sgd != adam
+
+
+def test_adan_uses_the_one_minus_beta_convention(tmp_path: Path) -> None:
+    cfg = compose_cfg(tmp_path, ["optimizer=adan"])
+    assert list(cfg.optimizer.betas) == [0.02, 0.08, 0.01]  # paper: (0.98, 0.92, 0.99)
+
+
+def test_regularization_composes_as_a_list(tmp_path: Path) -> None:
+    cfg = compose_cfg(tmp_path, ["regularization=[dropout,l2]"])
+    assert cfg.regularization.dropout == 0.5 and cfg.regularization.l2 == 5e-4
+    assert cfg.regularization.weight_decay == 0.0
+
+
+def test_scheduler_none_builds_nothing(tmp_path: Path) -> None:
+    cfg = compose_cfg(tmp_path, ["scheduler=none"])
+    assert not cfg.scheduler.get("_target_")
+    assert callable(instantiate(compose_cfg(tmp_path, ["scheduler=cosine"]).scheduler))
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["lr=-0.1"], "lr must be > 0"),
+    (["max_epochs=0"], "max_epochs must be >= 1"),
+    (["regularization=dropout", "regularization.dropout=1.5"], "dropout must be in [0, 1)"),
+    (["target=3"], "target is a validation accuracy"),
+])
+def test_bad_values_raise_one_clear_error(make_cfg, overrides, message) -> None:
+    from optarena.run import train
+
+    with pytest.raises(OptArenaError, match=message.replace("[", r"\[").replace(")", r"\)")):
+        train(make_cfg(*overrides))
+
+
+@pytest.mark.slow
+def test_cli_bad_value_prints_one_line_and_exits_2(tmp_path: Path) -> None:
+    out = run_train(tmp_path, "lr=-1", "debug=fast")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == ["error: lr must be > 0, got -1.0"]
+
+
+@pytest.mark.slow
+def test_cli_unknown_option_lists_the_choices(tmp_path: Path) -> None:
+    out = run_train(tmp_path, "optimizer=adamm")
+    assert out.returncode != 0
+    assert "adamw" in out.stderr and "Could not find 'optimizer/adamm'" in out.stderr
+
+
+@pytest.mark.slow
+def test_help_lists_groups(tmp_path: Path) -> None:
+    out = run_train(tmp_path, "--help")
+    assert out.returncode == 0
+    assert "optimizer: adadelta" not in out.stdout
+    for text in ("optarena", "optimizer:", "madgrad", "regularization:", "label_smoothing"):
+        assert text in out.stdout

@@ -86,12 +86,16 @@ def html_page(blocks: list[Block], title: str) -> str:
 
 def terminal(frame: pd.DataFrame, title: str) -> None:
     """Print a table with rich (aligned, wrapped to the terminal width)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
 
-    table = RichTable(title=title, show_lines=False)
+    table = RichTable(title=title, box=box.SIMPLE_HEAD)
     for column in frame.columns:
         table.add_column(str(column), overflow="fold")
     for row in frame.itertuples(index=False):
         table.add_row(*(str(v) for v in row))
-    Console().print(table)
+    console = Console()  # piped output (logs, CI) gets a wide fixed width instead of 80
+    if not console.is_terminal:
+        console = Console(width=160)
+    console.print(table)

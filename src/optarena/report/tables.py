@@ -87,15 +87,17 @@ def claims(verdicts: pd.DataFrame) -> pd.DataFrame:
     for _, v in verdicts.iterrows():
         fmt = ".4f" if v["statistic"] == "mean" else ".3g"
         rows.append({
-            "claim": v["claim"], "task": v["task"],
-            f"a ({v['statistic']} [interval], n)": _side(v, "a", fmt),
-            f"b ({v['statistic']} [interval], n)": _side(v, "b", fmt),
+            "claim": v["claim"], "task": v["task"], "statistic": v["statistic"],
+            "a: value [interval], n": _side(v, "a", fmt), "b: value [interval], n": _side(v, "b", fmt),
             "verdict": v["verdict"], "because": v["why"],
         })
     return pd.DataFrame(rows)
 
 
 def _side(v: pd.Series, key: str, fmt: str) -> str:
+    if fmt != ".4f":  # times: integers stay integers, ∞ reads "never"
+        return (f"{v[key]}: {time_value(v[key + '_value'])} "
+                f"{_time_interval(v[key + '_low'], v[key + '_high'])}, n={int(v[key + '_n'])}")
     return (f"{v[key]}: {num(v[key + '_value'], fmt)} "
             f"{interval(v[key + '_low'], v[key + '_high'], fmt)}, n={int(v[key + '_n'])}")
 

@@ -108,7 +108,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     if metrics is None:  # still running (or killed before writing its summary)
         metrics = {
             "status": "running",
-            **{k: choices.get(k, overrides.get(k)) for k in GROUP_KEYS},
+            **{k: _choice(choices, k) or overrides.get(k) for k in GROUP_KEYS},
             "lr": _config_lr(config),
             "seed": config.get("seed", overrides.get("seed")),
         }
@@ -132,7 +132,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "epochs": _num(metrics.get("epochs")),
         "wall_seconds": _num(metrics.get("wall_seconds")),
         "diverged_step": _num(metrics.get("diverged_step")),
-        "error": _first_line(metrics.get("error")),
+        "error": _last_line(metrics.get("error")),
         "run_dir": str(run_dir),
         "config_target": config.get("target"),
         "claims": config.get("claims") or [],
@@ -141,7 +141,15 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     return row, overrides
 
 
-def _first_line(error: Any) -> str:
+def _choice(choices: dict, group: str) -> str | None:
+    """A group's option from runtime.choices; a packaged group is keyed 'group@package'."""
+    for key, value in choices.items():
+        if key == group or key.startswith(group + "@"):
+            return value
+    return None
+
+
+def _last_line(error: Any) -> str:
     if not error:
         return ""
     lines = [line for line in str(error).strip().splitlines() if line.strip()]
@@ -151,8 +159,11 @@ def _first_line(error: Any) -> str:
 def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
     """The run's csv/metrics.csv (CSVLogger), or None when it has none yet."""
     path = Path(run_dir) / "csv" / "metrics.csv"
-    if not path.is_file():
-        return None
+    if not path.is_file():  # tolerate CSVLogger's default csv/version_N/ layout
+        found = sorted(Path(run_dir).glob("csv/*/metrics.csv"))
+        if not found:
+            return None
+        path = found[-1]
     try:
         return pd.read_csv(path)
     except (OSError, ValueError, pd.errors.EmptyDataError):

@@ -103,7 +103,7 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame) -> F
     palette = colors(list(scores["optimizer"].unique()))
     for name, group in scores.groupby("optimizer"):
         per_lr = group.sort_values("val_mean", ascending=False).groupby("lr", as_index=False).first()
-        per_lr = per_lr.sort_values("lr")
+        per_lr = per_lr.dropna(subset=["lr"]).sort_values("lr")
         ax.plot(per_lr["lr"], per_lr["val_mean"], "o-", color=palette[name], label=name, ms=5)
         bad = per_lr[per_lr["diverged"] > 0]
         ax.plot(bad["lr"], bad["val_mean"], "x", color="red", ms=11, mew=2.2)

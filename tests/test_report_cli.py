@@ -78,6 +78,8 @@ def test_terminal_prints_headline_and_paths(sweep, tmp_path, capsys):
     assert main([str(sweep), "--out", str(tmp_path / "r"), "--target", "0.99"]) == 0
     out = capsys.readouterr().out
     assert "adam" in out and "0.9300 ± 0.0100" in out and "never (0/3 reached)" in out
+    assert "runs: 12 completed, 1 diverged, 1 failed, 1 running" in out
+    assert "adam: 0.9300 [0.9052, 0.9548], n=3" in out and "supported" in out  # claims, not markup
     assert str(tmp_path / "r" / "report.md") in out
 
 

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     terminal(report.headline, "Best setting per optimizer (chosen on validation)")
+    print(f"runs: {report.status}")
+    if not report.claims.empty:
+        terminal(report.claims, "Claims")
     print(f"wrote {report.out_dir}/:")
     for path in report.written:
         print(f"  {path}")

@@ -38,6 +38,8 @@ PROTOCOL = (
 class Report:
     out_dir: Path
     headline: pd.DataFrame
+    status: str = ""  # e.g. "12 completed, 1 diverged, 1 failed, 1 running"
+    claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     written: list[Path] = field(default_factory=list)
 
 
@@ -64,7 +66,8 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     scores, best = stats.selection_scores(runs), stats.best_settings(runs)
     targets = stats.task_targets(runs)
     headline = tables.headline(summary)
-    report = Report(out_dir, headline)
+    counts = runs["status"].value_counts()
+    report = Report(out_dir, headline, ", ".join(f"{n} {status}" for status, n in counts.items()))
 
     blocks: list[Block] = [Heading("optarena comparison report", 1), Text(
         f"Inputs: {', '.join(f'`{p}`' for p in paths)} — {len(runs)} run(s), "
@@ -98,7 +101,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
         blocks.append(Image(path, f"lr sensitivity, {task}"))
 
     blocks += [Heading("5. Performance profile"), *_profile_blocks(summary, out_dir, report)]
-    blocks += [Heading("6. Claims"), *_claim_blocks(runs, best)]
+    blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, report)]
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report
@@ -143,7 +146,7 @@ def _profile_blocks(summary: pd.DataFrame, out_dir: Path, report: Report) -> lis
     return [*blocks, Image(path, "performance profile")]
 
 
-def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame) -> list[Block]:
+def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> list[Block]:
     claims, problems = claim_logic.parse_claims(runs["claims"])
     blocks: list[Block] = [Text(p) for p in problems]
     if not claims:
@@ -159,7 +162,8 @@ def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame) -> list[Block]:
     if untested:
         blocks.append(Text(f"Not tested (a or b missing from every task): {'; '.join(untested)}."))
     if not verdicts.empty:
-        blocks.append(Table(tables.claims(verdicts)))
+        report.claims = tables.claims(verdicts)
+        blocks.append(Table(report.claims))
     return blocks
 
 

@@ -89,12 +89,13 @@ def terminal(frame: pd.DataFrame, title: str) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table as RichTable
+    from rich.text import Text as RichText  # plain text: "[0.91, 0.95]" is not markup
 
     table = RichTable(title=title, box=box.SIMPLE_HEAD)
     for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
+        table.add_column(RichText(str(column)), overflow="fold")
     for row in frame.itertuples(index=False):
-        table.add_row(*(str(v) for v in row))
+        table.add_row(*(RichText(str(v)) for v in row))
     console = Console()  # piped output (logs, CI) gets a wide fixed width instead of 80
     if not console.is_terminal:
         console = Console(width=160)

@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     terminal(report.headline, "Best setting per optimizer (chosen on validation)")
     print(f"runs: {report.status}")
     if not report.claims.empty:
-        terminal(report.claims, "Claims")
+        terminal(report.claims.drop(columns=["statistic", "because"]), "Claims (details in report.md)")
     print(f"wrote {report.out_dir}/:")
     for path in report.written:
         print(f"  {path}")

@@ -23,14 +23,22 @@ def seeds(root, optimizer, tests=None, steps=None, claim_list=(ADAN_FASTER,)):
     make_seeds(root, optimizer, values, optimizer=optimizer, config={"claims": list(claim_list)})
 
 
-@pytest.mark.parametrize(("adan", "adam", "verdict", "why"), [
-    ([10, 20, 30], [40, 50, 60], claims.SUPPORTED, "a better, intervals disjoint"),
-    ([40, 50, 60], [10, 20, 30], claims.NOT_SUPPORTED, "b better, intervals disjoint"),
-    ([10, 20, 45], [40, 50, 60], claims.INCONCLUSIVE, "intervals overlap"),
-    ([10, 20, 30], [None, None, None], claims.SUPPORTED, "a better, intervals disjoint"),  # adam never
-    ([None, None, None], [None, None, None], claims.INCONCLUSIVE, "intervals overlap"),
-    ([10], [40, 50, 60], claims.INCONCLUSIVE, "fewer than 2 seeds"),
-])
+@pytest.mark.parametrize(
+    ("adan", "adam", "verdict", "why"),
+    [
+        ([10, 20, 30], [40, 50, 60], claims.SUPPORTED, "a better, intervals disjoint"),
+        ([40, 50, 60], [10, 20, 30], claims.NOT_SUPPORTED, "b better, intervals disjoint"),
+        ([10, 20, 45], [40, 50, 60], claims.INCONCLUSIVE, "intervals overlap"),
+        (
+            [10, 20, 30],
+            [None, None, None],
+            claims.SUPPORTED,
+            "a better, intervals disjoint",
+        ),  # adam never
+        ([None, None, None], [None, None, None], claims.INCONCLUSIVE, "intervals overlap"),
+        ([10], [40, 50, 60], claims.INCONCLUSIVE, "fewer than 2 seeds"),
+    ],
+)
 def test_steps_to_target_verdicts(tmp_path, adan, adam, verdict, why):
     seeds(tmp_path, "adan", steps=adan)
     seeds(tmp_path, "adam", steps=adam)
@@ -47,8 +55,13 @@ def test_test_accuracy_claim_uses_t_intervals(tmp_path):
     seeds(tmp_path, "sgd", tests=[0.90, 0.91, 0.92], claim_list=[claim])
     v = judge(tmp_path)[0].iloc[0]
     half = 4.302652729749464 * 0.01 / math.sqrt(3)
-    assert v["verdict"] == claims.SUPPORTED and v["claim"] == "madgrad vs sgd: test_acc, higher is better"
-    assert (v["a_value"], v["a_low"], v["b_high"]) == pytest.approx((0.96, 0.96 - half, 0.91 + half))
+    assert (
+        v["verdict"] == claims.SUPPORTED
+        and v["claim"] == "madgrad vs sgd: test_acc, higher is better"
+    )
+    assert (v["a_value"], v["a_low"], v["b_high"]) == pytest.approx(
+        (0.96, 0.96 - half, 0.91 + half)
+    )
 
 
 def test_close_accuracies_are_inconclusive(tmp_path):

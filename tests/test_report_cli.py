@@ -21,13 +21,38 @@ def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("multirun") / "10-00-00"
     for optimizer, base in (("adam", 0.93), ("sgd", 0.88)):
         for lr, shift in ((0.01, 0.0), (0.001, -0.05)):
-            make_seeds(root, f"{optimizer}_{lr}", [{"val_acc_best": base + shift + d, "test_acc": base + shift + d}
-                                                   for d in (-0.01, 0.0, 0.01)],
-                       optimizer=optimizer, lr=lr, config={"claims": [CLAIM]})
-    make_run(root, "adam_1.0", optimizer="adam", lr=1.0, status="diverged", val_acc_best=0.3, test_acc=None,
-             error="loss is nan at step 30")
-    make_run(root, "sgd_boom", optimizer="sgd", lr=0.01, seed=5, status="failed", val_acc_best=None,
-             test_acc=None, error="Traceback ...\nRuntimeError: out of memory")
+            make_seeds(
+                root,
+                f"{optimizer}_{lr}",
+                [
+                    {"val_acc_best": base + shift + d, "test_acc": base + shift + d}
+                    for d in (-0.01, 0.0, 0.01)
+                ],
+                optimizer=optimizer,
+                lr=lr,
+                config={"claims": [CLAIM]},
+            )
+    make_run(
+        root,
+        "adam_1.0",
+        optimizer="adam",
+        lr=1.0,
+        status="diverged",
+        val_acc_best=0.3,
+        test_acc=None,
+        error="loss is nan at step 30",
+    )
+    make_run(
+        root,
+        "sgd_boom",
+        optimizer="sgd",
+        lr=0.01,
+        seed=5,
+        status="failed",
+        val_acc_best=None,
+        test_acc=None,
+        error="Traceback ...\nRuntimeError: out of memory",
+    )
     make_run(root, "sgd_live", optimizer="sgd", lr=0.001, seed=6, write_metrics=False)
     return root
 
@@ -41,9 +66,16 @@ def written(sweep):
 
 def test_writes_every_output(written):
     names = {p.name for p in written.iterdir()}
-    assert {"report.md", "report.html", "runs.csv", "summary.csv", "profile.png",
-            "curves_step_digits-cnn_small.png", "curves_seconds_digits-cnn_small.png",
-            "sensitivity_digits-cnn_small.png"} <= names
+    assert {
+        "report.md",
+        "report.html",
+        "runs.csv",
+        "summary.csv",
+        "profile.png",
+        "curves_step_digits-cnn_small.png",
+        "curves_seconds_digits-cnn_small.png",
+        "sensitivity_digits-cnn_small.png",
+    } <= names
     for png in written.glob("*.png"):
         height, width, _ = matplotlib.image.imread(png).shape
         assert height > 300 and width > 500
@@ -52,9 +84,16 @@ def test_writes_every_output(written):
 def test_runs_csv_keeps_every_run(written):
     runs = pd.read_csv(written / "runs.csv")
     assert len(runs) == 15
-    assert runs["status"].value_counts().to_dict() == {"completed": 12, "diverged": 1, "failed": 1, "running": 1}
+    assert runs["status"].value_counts().to_dict() == {
+        "completed": 12,
+        "diverged": 1,
+        "failed": 1,
+        "running": 1,
+    }
     summary = pd.read_csv(written / "summary.csv").set_index("optimizer")
-    assert summary.loc["adam", "lr"] == 0.01 and summary.loc["adam", "test_acc_mean"] == pytest.approx(0.93)
+    assert summary.loc["adam", "lr"] == 0.01 and summary.loc[
+        "adam", "test_acc_mean"
+    ] == pytest.approx(0.93)
     assert (summary.loc["sgd", "failed"], summary.loc["sgd", "n"]) == (1, 3)
 
 
@@ -62,7 +101,9 @@ def test_markdown_shows_the_answer_and_the_unfinished(written):
     md = (written / "report.md").read_text()
     assert "| digits/cnn_small | adam | lr=0.01 | 0.9300 | 0.9300 ± 0.0100 |" in md
     assert "| digits/cnn_small | sgd | lr=0.01 | 0.8800 | 0.8800 ± 0.0100 |" in md
-    assert "RuntimeError: out of memory" in md and "loss is nan at step 30" in md and "running" in md
+    assert (
+        "RuntimeError: out of memory" in md and "loss is nan at step 30" in md and "running" in md
+    )
     assert "| adam vs sgd: test_acc, higher is better | digits/cnn_small | mean |" in md
     assert "| supported |" in md
     assert "![lr sensitivity, digits/cnn_small](sensitivity_digits-cnn_small.png)" in md
@@ -71,7 +112,7 @@ def test_markdown_shows_the_answer_and_the_unfinished(written):
 def test_html_is_self_contained(written):
     page = (written / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 4
-    assert ".png\"" not in page and "<table" in page
+    assert '.png"' not in page and "<table" in page
 
 
 def test_terminal_prints_headline_and_paths(sweep, tmp_path, capsys):
@@ -97,12 +138,21 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys, case):
     assert main([str(target)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
-    expected = {"missing": "no such directory", "empty": "no runs found", "not_a_sweep": "no runs found",
-                "corrupt": "unreadable"}[case]
+    expected = {
+        "missing": "no such directory",
+        "empty": "no runs found",
+        "not_a_sweep": "no runs found",
+        "corrupt": "unreadable",
+    }[case]
     assert expected in err and str(target) in err
 
 
 def test_module_entry_point(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "optarena.report", str(tmp_path / "nope")],
-                          capture_output=True, text=True, env={"PYTHONPATH": str(SRC)}, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "optarena.report", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(SRC)},
+        check=False,
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("error: no such directory")

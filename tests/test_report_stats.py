@@ -28,7 +28,9 @@ def test_mean_std_and_t_interval_over_seeds(tmp_path):
     assert s["n"] == 3
     assert s["test_acc_mean"] == pytest.approx(0.92)
     assert s["test_acc_std"] == pytest.approx(0.02)
-    assert (s["test_acc_ci_low"], s["test_acc_ci_high"]) == pytest.approx((0.92 - half, 0.92 + half))
+    assert (s["test_acc_ci_low"], s["test_acc_ci_high"]) == pytest.approx(
+        (0.92 - half, 0.92 + half)
+    )
     assert half == pytest.approx(0.049683, abs=1e-6)
 
 
@@ -40,8 +42,15 @@ def test_one_seed_has_no_interval():
 
 def test_lr_is_chosen_on_validation_even_when_test_disagrees(tmp_path):
     # lr=0.01 is best on validation; lr=0.001 would win on test. The choice must ignore test.
-    make_seeds(tmp_path, "hi", [{"val_acc_best": v, "test_acc": 0.80} for v in (0.95, 0.96, 0.97)], lr=0.01)
-    make_seeds(tmp_path, "lo", [{"val_acc_best": v, "test_acc": 0.99} for v in (0.90, 0.91, 0.92)], lr=0.001)
+    make_seeds(
+        tmp_path, "hi", [{"val_acc_best": v, "test_acc": 0.80} for v in (0.95, 0.96, 0.97)], lr=0.01
+    )
+    make_seeds(
+        tmp_path,
+        "lo",
+        [{"val_acc_best": v, "test_acc": 0.99} for v in (0.90, 0.91, 0.92)],
+        lr=0.001,
+    )
     s = row(stats.summarize(load(tmp_path)[0]), "adam")
     assert s["lr"] == 0.01 and s["setting"] == "lr=0.01"
     assert s["val_acc_best_mean"] == pytest.approx(0.96)
@@ -50,8 +59,13 @@ def test_lr_is_chosen_on_validation_even_when_test_disagrees(tmp_path):
 
 def test_other_swept_knobs_define_the_setting(tmp_path):
     for wd, vals in (("0.0", (0.90, 0.92)), ("0.1", (0.95, 0.97))):
-        make_seeds(tmp_path, f"wd{wd}", [{"val_acc_best": v} for v in vals], lr=0.01,
-                   extra_overrides=[f"optimizer.weight_decay={wd}", "max_epochs=5"])
+        make_seeds(
+            tmp_path,
+            f"wd{wd}",
+            [{"val_acc_best": v} for v in vals],
+            lr=0.01,
+            extra_overrides=[f"optimizer.weight_decay={wd}", "max_epochs=5"],
+        )
     runs, knobs = load(tmp_path)
     assert knobs == ["optimizer.weight_decay"]  # max_epochs takes one value: not swept
     s = row(stats.summarize(runs), "adam")
@@ -62,11 +76,20 @@ def test_other_swept_knobs_define_the_setting(tmp_path):
 def test_diverged_seeds_count_against_a_setting(tmp_path):
     # lr=0.1 has the higher val/acc_best on its surviving seeds but 2 of 3 diverge before any
     # validation (counted 0): the stable lr=0.01 must win.
-    make_seeds(tmp_path, "big", [{"val_acc_best": 0.99},
-                                 {"status": "diverged", "val_acc_best": None, "test_acc": None},
-                                 {"status": "diverged", "val_acc_best": None, "test_acc": None}], lr=0.1)
+    make_seeds(
+        tmp_path,
+        "big",
+        [
+            {"val_acc_best": 0.99},
+            {"status": "diverged", "val_acc_best": None, "test_acc": None},
+            {"status": "diverged", "val_acc_best": None, "test_acc": None},
+        ],
+        lr=0.1,
+    )
     make_seeds(tmp_path, "ok", [{"val_acc_best": 0.90}] * 3, lr=0.01)
-    make_run(tmp_path, "crashed", lr=0.01, seed=7, status="failed", val_acc_best=None, test_acc=None)
+    make_run(
+        tmp_path, "crashed", lr=0.01, seed=7, status="failed", val_acc_best=None, test_acc=None
+    )
     runs, _ = load(tmp_path)
     scores = stats.selection_scores(runs).set_index("setting")
     assert scores.loc["lr=0.1", "val_mean"] == pytest.approx(0.33)
@@ -76,12 +99,26 @@ def test_diverged_seeds_count_against_a_setting(tmp_path):
 
 
 def test_time_to_target_median_counts_never_as_infinity(tmp_path):
-    make_seeds(tmp_path, "a", [{"target_step": 100, "target_seconds": 2.0},
-                               {"target_step": 200, "target_seconds": 4.0},
-                               {"target_step": None, "target_seconds": None}], optimizer="adam")
-    make_seeds(tmp_path, "s", [{"target_step": 100, "target_seconds": 1.0},
-                               {"target_step": None, "target_seconds": None},
-                               {"target_step": None, "target_seconds": None}], optimizer="sgd")
+    make_seeds(
+        tmp_path,
+        "a",
+        [
+            {"target_step": 100, "target_seconds": 2.0},
+            {"target_step": 200, "target_seconds": 4.0},
+            {"target_step": None, "target_seconds": None},
+        ],
+        optimizer="adam",
+    )
+    make_seeds(
+        tmp_path,
+        "s",
+        [
+            {"target_step": 100, "target_seconds": 1.0},
+            {"target_step": None, "target_seconds": None},
+            {"target_step": None, "target_seconds": None},
+        ],
+        optimizer="sgd",
+    )
     summary = stats.summarize(load(tmp_path)[0])
     adam, sgd = row(summary, "adam"), row(summary, "sgd")
     assert (adam["steps_to_target_median"], adam["seconds_to_target_median"]) == (200, 4.0)
@@ -94,7 +131,9 @@ def test_time_to_target_median_counts_never_as_infinity(tmp_path):
 def test_median_interval_uses_order_statistics_from_six_seeds():
     med, low, high, coverage, n = stats.median_ci(pd.Series([1, 2, 3, 4, 5, 6, 7, 8, 9, 10.0]))
     assert (med, low, high, coverage, n) == (5.5, 2.0, 9.0, 0.95, 10)
-    med, low, high, _, _ = stats.median_ci(pd.Series([1, 2, 3, 4, math.inf, math.inf, math.inf, math.inf]))
+    med, low, high, _, _ = stats.median_ci(
+        pd.Series([1, 2, 3, 4, math.inf, math.inf, math.inf, math.inf])
+    )
     assert (med, low, high) == (math.inf, 1.0, math.inf)
 
 
@@ -104,7 +143,11 @@ def test_target_flag_recomputes_from_logged_curve(tmp_path):
     runs, _ = load(tmp_path)
     assert (runs.at[0, "steps_to_target"], runs.at[0, "seconds_to_target"]) == (40, 4.0)
     runs, _ = load(tmp_path, target=0.7)
-    assert (runs.at[0, "target"], runs.at[0, "steps_to_target"], runs.at[0, "seconds_to_target"]) == (0.7, 30, 3.0)
+    assert (
+        runs.at[0, "target"],
+        runs.at[0, "steps_to_target"],
+        runs.at[0, "seconds_to_target"],
+    ) == (0.7, 30, 3.0)
     runs, _ = load(tmp_path, target=0.97)
     assert runs.at[0, "steps_to_target"] == math.inf
 

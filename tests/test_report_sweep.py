@@ -22,9 +22,21 @@ def test_report_on_a_real_digits_sweep(tmp_path, capsys):
     sweep_dir = tmp_path / "multirun"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     proc = subprocess.run(
-        [sys.executable, "train.py", "-m", *SWEEP, f"hydra.sweep.dir={sweep_dir}",
-         "trainer.enable_progress_bar=false"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            *SWEEP,
+            f"hydra.sweep.dir={sweep_dir}",
+            "trainer.enable_progress_bar=false",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     assert main([str(sweep_dir)]) == 0

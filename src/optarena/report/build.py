@@ -13,15 +13,7 @@ import pandas as pd
 from optarena.report import claims as claim_logic
 from optarena.report import figures, profiles, stats, tables
 from optarena.report.collect import RUN_COLUMNS, collect_runs
-from optarena.report.render import (
-    Block,
-    Heading,
-    Image,
-    Table,
-    Text,
-    html_page,
-    markdown,
-)
+from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
 PROTOCOL = (
     "Protocol: for each task (data × model) and optimizer, the setting (lr and any other swept "
@@ -31,6 +23,37 @@ PROTOCOL = (
     "failed and running runs have no result and are only counted. Intervals on accuracy are "
     "95% t-intervals over seeds; times to target are medians over seeds, a run that never "
     "reaches the target counting as ∞ (AlgoPerf)."
+)
+TIME_TEXT = (
+    "Steps and seconds until validation accuracy first reaches the task's target, median "
+    "over seeds at the chosen setting; `never` = not reached (∞). Interval: order-statistic "
+    "interval of the median (95% from 6 seeds on; with fewer seeds [min, max], its coverage "
+    "shown)."
+)
+CURVES_TEXT = (
+    "Validation accuracy and training loss against optimizer steps and against seconds, one "
+    "line per optimizer at its chosen setting: mean over seeds, band = ± one standard "
+    "deviation."
+)
+SENSITIVITY_TEXT = (
+    "Mean best validation accuracy against lr (log axis), per optimizer (the best over other "
+    "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting."
+)
+PROFILE_TEXT = (
+    "Dolan–Moré profile over all tasks in the input, on median steps to target at each "
+    "optimizer's chosen setting: r = t / fastest t per task, ρ(τ) = fraction of tasks with "
+    "r ≤ τ; never reaching the target (or not run on a task) is r = ∞. Area score = "
+    "(1/(r_max−1)) ∫₁^{r_max} ρ(τ) dτ with r_max = 4 (AlgoPerf): 1 = fastest on every task."
+)
+CLAIMS_TEXT = (
+    "Each claim is judged per task at both optimizers' chosen settings: supported when a is "
+    "better and the 95% intervals are disjoint, not supported when b is better and they are "
+    "disjoint, else inconclusive (also with fewer than 2 seeds). Accuracies: mean with "
+    "t-interval; times: median with order-statistic interval ([min, max] under 6 seeds)."
+)
+NO_CLAIMS_TEXT = (
+    "No claims stated: an experiment config may add e.g. "
+    "`claims: [{a: adan, b: adam, metric: steps_to_target, better: lower}]`."
 )
 
 
@@ -69,34 +92,46 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     counts = runs["status"].value_counts()
     report = Report(out_dir, headline, ", ".join(f"{n} {status}" for status, n in counts.items()))
 
-    blocks: list[Block] = [Heading("optarena comparison report", 1), Text(
-        f"Inputs: {', '.join(f'`{p}`' for p in paths)} — {len(runs)} run(s), "
-        f"{runs['task'].nunique()} task(s), {runs['optimizer'].nunique()} optimizer(s)"
-        + (f"; swept knobs besides lr and seed: {', '.join(knobs)}" if knobs else "") + "."),
-        Text(PROTOCOL)]
-    blocks += [Heading("1. Best setting per optimizer (chosen on validation), test accuracy"),
-               Table(headline), Heading("Run status", 3), Table(tables.status(runs))]
+    blocks: list[Block] = [
+        Heading("optarena comparison report", 1),
+        Text(
+            f"Inputs: {', '.join(f'`{p}`' for p in paths)} — {len(runs)} run(s), "
+            f"{runs['task'].nunique()} task(s), {runs['optimizer'].nunique()} optimizer(s)"
+            + (f"; swept knobs besides lr and seed: {', '.join(knobs)}" if knobs else "")
+            + "."
+        ),
+        Text(PROTOCOL),
+    ]
+    blocks += [
+        Heading("1. Best setting per optimizer (chosen on validation), test accuracy"),
+        Table(headline),
+        Heading("Run status", 3),
+        Table(tables.status(runs)),
+    ]
     not_done = tables.unfinished(runs)
     if len(not_done):
         blocks += [Text("Runs that did not complete (shown, not dropped):"), Table(not_done)]
 
-    blocks += [Heading("2. Time to target"), Text(
-        "Steps and seconds until validation accuracy first reaches the task's target, median over "
-        "seeds at the chosen setting; `never` = not reached (∞). Interval: order-statistic interval "
-        "of the median (95% from 6 seeds on; with fewer seeds [min, max], its coverage shown)."
-        + (f" Target overridden with --target {target:g}." if target is not None else "")),
-        Table(tables.time_to_target(summary, targets))]
+    blocks += [
+        Heading("2. Time to target"),
+        Text(TIME_TEXT + (f" Target set with --target {target:g}." if target is not None else "")),
+        Table(tables.time_to_target(summary, targets)),
+    ]
 
-    blocks += [Heading("3. Curves"), Text(
-        "Validation accuracy and training loss against optimizer steps and against seconds, one "
-        "line per optimizer at its chosen setting: mean over seeds, band = ± one standard deviation.")]
+    blocks += [
+        Heading("3. Curves"),
+        Text(CURVES_TEXT),
+    ]
     blocks += _curve_blocks(runs, best, targets, out_dir, report)
 
-    blocks += [Heading("4. Learning-rate sensitivity"), Text(
-        "Mean best validation accuracy against lr (log axis), per optimizer (the best over other "
-        "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting.")]
+    blocks += [
+        Heading("4. Learning-rate sensitivity"),
+        Text(SENSITIVITY_TEXT),
+    ]
     for task in sorted(scores["task"].unique()):
-        fig = figures.sensitivity_figure(task, scores[scores["task"] == task], best[best["task"] == task])
+        fig = figures.sensitivity_figure(
+            task, scores[scores["task"] == task], best[best["task"] == task]
+        )
         path = _save(fig, out_dir / f"sensitivity_{slug(task)}.png", report)
         blocks.append(Image(path, f"lr sensitivity, {task}"))
 
@@ -112,15 +147,22 @@ def _save(fig, path: Path, report: Report) -> Path:
     return path
 
 
-def _curve_blocks(runs: pd.DataFrame, best: pd.DataFrame, targets: dict[str, float],
-                  out_dir: Path, report: Report) -> list[Block]:
+def _curve_blocks(
+    runs: pd.DataFrame, best: pd.DataFrame, targets: dict[str, float], out_dir: Path, report: Report
+) -> list[Block]:
     blocks: list[Block] = []
     for task in sorted(best["task"].unique()):
         chosen = best[best["task"] == task]
-        run_dirs = {b["optimizer"]: runs.loc[(runs["task"] == task) & (runs["optimizer"] == b["optimizer"])
-                                             & (runs["setting"] == b["setting"])
-                                             & runs["status"].isin(stats.FINISHED), "run_dir"].tolist()
-                    for _, b in chosen.iterrows()}
+        run_dirs = {
+            b["optimizer"]: runs.loc[
+                (runs["task"] == task)
+                & (runs["optimizer"] == b["optimizer"])
+                & (runs["setting"] == b["setting"])
+                & runs["status"].isin(stats.FINISHED),
+                "run_dir",
+            ].tolist()
+            for _, b in chosen.iterrows()
+        }
         for x, name in (("step", "step"), ("time/seconds", "seconds")):
             fig = figures.curves_figure(task, run_dirs, x, targets.get(task, math.nan))
             path = _save(fig, out_dir / f"curves_{name}_{slug(task)}.png", report)
@@ -130,12 +172,7 @@ def _curve_blocks(runs: pd.DataFrame, best: pd.DataFrame, targets: dict[str, flo
 
 def _profile_blocks(summary: pd.DataFrame, out_dir: Path, report: Report) -> list[Block]:
     r, excluded = profiles.ratios(summary)
-    intro = Text(
-        "Dolan–Moré profile over all tasks in the input, on median steps to target at each "
-        "optimizer's chosen setting: r = t / fastest t per task, ρ(τ) = fraction of tasks with "
-        "r ≤ τ; never reaching the target (or not run on a task) is r = ∞. Area score = "
-        "(1/(r_max−1)) ∫₁^{r_max} ρ(τ) dτ with r_max = 4 (AlgoPerf): 1 = fastest on every task.")
-    blocks: list[Block] = [intro]
+    blocks: list[Block] = [Text(PROFILE_TEXT)]
     if excluded:
         blocks.append(Text(f"Left out, no optimizer reached the target: {', '.join(excluded)}."))
     if r.empty:
@@ -150,14 +187,9 @@ def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> lis
     claims, problems = claim_logic.parse_claims(runs["claims"])
     blocks: list[Block] = [Text(p) for p in problems]
     if not claims:
-        return [*blocks, Text("No claims stated: an experiment config may add e.g. "
-                              "`claims: [{a: adan, b: adam, metric: steps_to_target, better: lower}]`.")]
+        return [*blocks, Text(NO_CLAIMS_TEXT)]
     verdicts = claim_logic.verdicts(claims, runs, best)
-    blocks.append(Text(
-        "Each claim is judged per task at both optimizers' chosen settings: supported when a is "
-        "better and the 95% intervals are disjoint, not supported when b is better and they are "
-        "disjoint, else inconclusive (also with fewer than 2 seeds). Accuracies: mean with "
-        "t-interval; times: median with order-statistic interval ([min, max] under 6 seeds)."))
+    blocks.append(Text(CLAIMS_TEXT))
     untested = [str(c) for c in claims if verdicts.empty or str(c) not in set(verdicts["claim"])]
     if untested:
         blocks.append(Text(f"Not tested (a or b missing from every task): {'; '.join(untested)}."))
@@ -167,12 +199,15 @@ def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> lis
     return blocks
 
 
-def _write_outputs(report: Report, runs: pd.DataFrame, knobs: list[str], summary: pd.DataFrame,
-                   blocks: list[Block]) -> None:
+def _write_outputs(
+    report: Report, runs: pd.DataFrame, knobs: list[str], summary: pd.DataFrame, blocks: list[Block]
+) -> None:
     out_dir = report.out_dir
     columns = [*RUN_COLUMNS, *knobs]
     runs_csv, summary_csv = out_dir / "runs.csv", out_dir / "summary.csv"
-    runs[columns].sort_values(["task", "optimizer", "setting", "run_dir"]).to_csv(runs_csv, index=False)
+    runs[columns].sort_values(["task", "optimizer", "setting", "run_dir"]).to_csv(
+        runs_csv, index=False
+    )
     summary.to_csv(summary_csv, index=False)
     md, page = out_dir / "report.md", out_dir / "report.html"
     md.write_text(markdown(blocks, out_dir))

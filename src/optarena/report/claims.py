@@ -45,7 +45,9 @@ def parse_claims(raw_lists: pd.Series) -> tuple[list[Claim], list[str]]:
                 continue
             metric = str(item["metric"])
             if metric not in METRICS:
-                problems.append(f"claim {item!r} ignored: metric must be one of {', '.join(METRICS)}")
+                problems.append(
+                    f"claim {item!r} ignored: metric must be one of {', '.join(METRICS)}"
+                )
                 continue
             better = str(item.get("better", METRICS[metric][2]))
             if better not in ("higher", "lower"):
@@ -77,20 +79,39 @@ def verdicts(claims: list[Claim], runs: pd.DataFrame, best: pd.DataFrame) -> pd.
                 continue
             side = {}
             for name in (claim.a, claim.b):
-                at = runs[(runs["task"] == task) & (runs["optimizer"] == name)
-                          & (runs["setting"] == picked[name])]
+                at = runs[
+                    (runs["task"] == task)
+                    & (runs["optimizer"] == name)
+                    & (runs["setting"] == picked[name])
+                ]
                 side[name] = _interval(at, column, statistic)
             verdict, why = decide(side[claim.a], side[claim.b], claim.better)
             (ea, la, ha, na), (eb, lb, hb, nb) = side[claim.a], side[claim.b]
-            rows.append({"claim": str(claim), "task": task, "statistic": statistic,
-                         "a": claim.a, "a_value": ea, "a_low": la, "a_high": ha, "a_n": na,
-                         "b": claim.b, "b_value": eb, "b_low": lb, "b_high": hb, "b_n": nb,
-                         "verdict": verdict, "why": why})
+            rows.append(
+                {
+                    "claim": str(claim),
+                    "task": task,
+                    "statistic": statistic,
+                    "a": claim.a,
+                    "a_value": ea,
+                    "a_low": la,
+                    "a_high": ha,
+                    "a_n": na,
+                    "b": claim.b,
+                    "b_value": eb,
+                    "b_low": lb,
+                    "b_high": hb,
+                    "b_n": nb,
+                    "verdict": verdict,
+                    "why": why,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def decide(a: tuple[float, float, float, int], b: tuple[float, float, float, int],
-           better: str) -> tuple[str, str]:
+def decide(
+    a: tuple[float, float, float, int], b: tuple[float, float, float, int], better: str
+) -> tuple[str, str]:
     """Supported / not supported when the intervals are disjoint, else inconclusive."""
     (_, a_low, a_high, a_n), (_, b_low, b_high, b_n) = a, b
     if min(a_n, b_n) < 2:
@@ -101,5 +122,8 @@ def decide(a: tuple[float, float, float, int], b: tuple[float, float, float, int
     if not (a_above or b_above):
         return INCONCLUSIVE, "intervals overlap"
     a_wins = a_above if better == "higher" else b_above
-    return (SUPPORTED, "a better, intervals disjoint") if a_wins else (
-        NOT_SUPPORTED, "b better, intervals disjoint")
+    return (
+        (SUPPORTED, "a better, intervals disjoint")
+        if a_wins
+        else (NOT_SUPPORTED, "b better, intervals disjoint")
+    )

@@ -20,19 +20,37 @@ NON_KNOBS = {*GROUP_KEYS, "seed", "lr"}
 SKIP_DIRS = {".hydra", "csv", "checkpoints", "tensorboard", "report", "__pycache__", ".git"}
 
 RUN_COLUMNS = [
-    "task", "data", "model", "optimizer", "lr", "seed", "setting", "status",
-    "val_acc_best", "test_acc", "target_metric", "target", "steps_to_target",
-    "seconds_to_target", "steps", "epochs", "wall_seconds", "diverged_step", "error", "run_dir",
+    "task",
+    "data",
+    "model",
+    "optimizer",
+    "lr",
+    "seed",
+    "setting",
+    "status",
+    "val_acc_best",
+    "test_acc",
+    "target_metric",
+    "target",
+    "steps_to_target",
+    "seconds_to_target",
+    "steps",
+    "epochs",
+    "wall_seconds",
+    "diverged_step",
+    "error",
+    "run_dir",
 ]
 
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Folders under `paths` holding metrics.json or .hydra/config.yaml (a run never nests a run)."""
+    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest)."""
     found: list[Path] = []
     for root in paths:
         if not root.is_dir():
             raise OptArenaError(
-                f"no such directory: {root}; pass a sweep folder such as multirun/DATE/TIME or outputs/"
+                f"no such directory: {root}; "
+                "pass a sweep folder such as multirun/DATE/TIME or outputs/"
             )
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
@@ -50,7 +68,9 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise OptArenaError(f"cannot parse {path}: {err.__class__.__name__}; fix or delete the file") from None
+        raise OptArenaError(
+            f"cannot parse {path}: {err.__class__.__name__}; fix or delete the file"
+        ) from None
 
 
 def _read_metrics(path: Path) -> dict | None:
@@ -63,7 +83,9 @@ def _read_metrics(path: Path) -> dict | None:
             f"unreadable {path} ({err}); delete it or rerun that job, then run the report again"
         ) from None
     if not isinstance(data, dict):
-        raise OptArenaError(f"unreadable {path}: expected a JSON object; delete it or rerun that job")
+        raise OptArenaError(
+            f"unreadable {path}: expected a JSON object; delete it or rerun that job"
+        )
     return data
 
 
@@ -102,7 +124,8 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     hydra_cfg = _read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}
     choices = (hydra_cfg.get("hydra", hydra_cfg).get("runtime") or {}).get("choices") or {}
     overrides = parse_overrides(
-        metrics.get("overrides") if metrics and metrics.get("overrides") is not None
+        metrics.get("overrides")
+        if metrics and metrics.get("overrides") is not None
         else _read_yaml(run_dir / ".hydra" / "overrides.yaml")
     )
     if metrics is None:  # still running (or killed before writing its summary)
@@ -189,7 +212,10 @@ def collect_runs(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
     knobs = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
     for knob in knobs:
         runs[knob] = [o.get(knob, "") for o in overrides]
-    runs["setting"] = [_setting_label(lr, {k: o.get(k, "") for k in knobs}) for lr, o in zip(runs["lr"], overrides, strict=True)]
+    runs["setting"] = [
+        _setting_label(lr, {k: o.get(k, "") for k in knobs})
+        for lr, o in zip(runs["lr"], overrides, strict=True)
+    ]
     return runs, knobs
 
 

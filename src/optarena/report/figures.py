@@ -38,8 +38,10 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def mean_band(curves: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeds' curves on a common x grid: (grid, mean, std); a seed counts only within its x range."""
+def mean_band(
+    curves: list[tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeds' curves on a common x grid: (grid, mean, std); a seed counts within its x range."""
     xs = np.unique(np.concatenate([x for x, _ in curves]))
     grid = xs if len(xs) <= GRID_POINTS else np.linspace(xs[0], xs[-1], GRID_POINTS)
     stacked = np.full((len(curves), len(grid)), np.nan)
@@ -64,9 +66,14 @@ def _series(curve: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray
     return (rows[x].to_numpy(float), rows[y].to_numpy(float)) if len(rows) else None
 
 
-def curves_figure(task: str, best_runs: dict[str, list[str]], x: str, target: float,
-                  curves: Callable[[str], pd.DataFrame | None] = load_curves) -> Figure:
-    """Validation accuracy and training loss against `x`, one line per optimizer, mean ± std band."""
+def curves_figure(
+    task: str,
+    best_runs: dict[str, list[str]],
+    x: str,
+    target: float,
+    curves: Callable[[str], pd.DataFrame | None] = load_curves,
+) -> Figure:
+    """Validation accuracy and training loss against `x` per optimizer: mean ± std band."""
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     palette = colors(list(best_runs))
     for name, run_dirs in sorted(best_runs.items()):
@@ -91,7 +98,9 @@ def curves_figure(task: str, best_runs: dict[str, list[str]], x: str, target: fl
         if ax.lines:
             ax.legend(fontsize=8)
         else:
-            ax.text(0.5, 0.5, "no logged curves yet", ha="center", va="center", transform=ax.transAxes)
+            ax.text(
+                0.5, 0.5, "no logged curves yet", ha="center", va="center", transform=ax.transAxes
+            )
     fig.suptitle(f"{task}: each optimizer at its validation-best setting (mean ± std over seeds)")
     fig.tight_layout()
     return fig
@@ -102,7 +111,9 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame) -> F
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     palette = colors(list(scores["optimizer"].unique()))
     for name, group in scores.groupby("optimizer"):
-        per_lr = group.sort_values("val_mean", ascending=False).groupby("lr", as_index=False).first()
+        per_lr = (
+            group.sort_values("val_mean", ascending=False).groupby("lr", as_index=False).first()
+        )
         per_lr = per_lr.dropna(subset=["lr"]).sort_values("lr")
         ax.plot(per_lr["lr"], per_lr["val_mean"], "o-", color=palette[name], label=name, ms=5)
         bad = per_lr[per_lr["diverged"] > 0]
@@ -112,8 +123,11 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame) -> F
     ax.plot([], [], "x", color="red", ms=9, mew=2, label="≥1 seed diverged")
     ax.plot([], [], "*", color="0.6", ms=13, mec="black", label="chosen (best mean val)")
     ax.set_xscale("log")
-    ax.set(title=f"{task}: learning-rate sensitivity",
-           xlabel="learning rate (log scale)", ylabel="best val/acc, mean over seeds")
+    ax.set(
+        title=f"{task}: learning-rate sensitivity",
+        xlabel="learning rate (log scale)",
+        ylabel="best val/acc, mean over seeds",
+    )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -130,8 +144,15 @@ def profile_figure(r: pd.DataFrame, scores: pd.Series, excluded: list[str]) -> F
     # Best first, thicker lines below thinner ones: equal profiles stay visible.
     for i, name in enumerate(scores.sort_values(ascending=False).index):
         rho = [(r[name] <= t).mean() for t in taus]
-        ax.step(taus, rho, where="post", color=palette[name], lw=3.2 - 0.5 * min(i, 4),
-                ls=LINESTYLES[i % len(LINESTYLES)], label=f"{name} (area score {scores[name]:.2f})")
+        ax.step(
+            taus,
+            rho,
+            where="post",
+            color=palette[name],
+            lw=3.2 - 0.5 * min(i, 4),
+            ls=LINESTYLES[i % len(LINESTYLES)],
+            label=f"{name} (area score {scores[name]:.2f})",
+        )
     ax.axvline(R_MAX, color="0.5", ls=":", lw=1, label=f"r_max = {R_MAX:g}")
     ax.set_xscale("log", base=2)
     ax.set_xlim(1, tau_max)
@@ -139,12 +160,21 @@ def profile_figure(r: pd.DataFrame, scores: pd.Series, excluded: list[str]) -> F
     ax.xaxis.set_major_formatter(PLAIN)
     ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     ax.set_ylim(-0.03, 1.03)
-    ax.set(title=f"Performance profile on steps to target ({len(r)} task(s))",
-           xlabel="τ: ratio to the fastest optimizer (log scale)",
-           ylabel="ρ(τ): fraction of tasks with ratio ≤ τ")
+    ax.set(
+        title=f"Performance profile on steps to target ({len(r)} task(s))",
+        xlabel="τ: ratio to the fastest optimizer (log scale)",
+        ylabel="ρ(τ): fraction of tasks with ratio ≤ τ",
+    )
     if excluded:
-        ax.text(0.99, 0.02, f"left out (no optimizer reached target): {', '.join(excluded)}",
-                ha="right", va="bottom", fontsize=7, transform=ax.transAxes)
+        ax.text(
+            0.99,
+            0.02,
+            f"left out (no optimizer reached target): {', '.join(excluded)}",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+            transform=ax.transAxes,
+        )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right" if not excluded else "center right")
     fig.tight_layout()

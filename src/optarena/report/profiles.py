@@ -13,14 +13,17 @@ import pandas as pd
 R_MAX = 4.0
 
 
-def ratios(summary: pd.DataFrame, metric: str = "steps_to_target_median") -> tuple[pd.DataFrame, list[str]]:
+def ratios(
+    summary: pd.DataFrame, metric: str = "steps_to_target_median"
+) -> tuple[pd.DataFrame, list[str]]:
     """Performance ratios r = t_s / min_s t_s (tasks x optimizers) and the tasks left out.
 
     An optimizer that never reaches the target on a task, or was not run there, gets r = inf.
     A task where no optimizer reaches the target has no best time, so it is left out.
     """
-    times = summary.pivot_table(index="task", columns="optimizer", values=metric, aggfunc="first",
-                                dropna=False)
+    times = summary.pivot_table(
+        index="task", columns="optimizer", values=metric, aggfunc="first", dropna=False
+    )
     times = times.astype(float).fillna(math.inf)
     best = times.min(axis=1)
     excluded = sorted(best.index[~np.isfinite(best)])

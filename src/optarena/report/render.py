@@ -50,22 +50,29 @@ def markdown(blocks: list[Block], out_dir: Path) -> str:
             frame = block.frame
             lines.append("| " + " | ".join(_md_cell(c) for c in frame.columns) + " |")
             lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
-            lines += ["| " + " | ".join(_md_cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+            lines += [
+                "| " + " | ".join(_md_cell(v) for v in row) + " |"
+                for row in frame.itertuples(index=False)
+            ]
             lines.append("")
         else:
             lines += [f"![{block.alt}]({block.path.relative_to(out_dir).as_posix()})", ""]
     return "\n".join(lines)
 
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f2f2f2}img{max-width:100%;border:1px solid #eee}code{background:#f4f4f4;padding:0 3px}"""
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}th{background:#f2f2f2}
+img{max-width:100%;border:1px solid #eee}code{background:#f4f4f4;padding:0 3px}"""
 
 
 def _inline(text: str) -> str:
     """Escape text and turn `code` spans into <code> (the only inline markup the report uses)."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)).replace("**", "")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)).replace(
+        "**", ""
+    )
 
 
 def html_page(blocks: list[Block], title: str) -> str:
@@ -79,9 +86,13 @@ def html_page(blocks: list[Block], title: str) -> str:
             body.append(block.frame.to_html(index=False, border=0, escape=True))
         else:  # embedded, so the page is one self-contained file
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
-            body.append(f'<p><img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}"></p>')
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+            body.append(
+                f'<p><img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}"></p>'
+            )
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 def terminal(frame: pd.DataFrame, title: str) -> None:

@@ -16,8 +16,11 @@ FINISHED = ("completed", "diverged")  # runs with a result; failed and running o
 CONFIDENCE = 0.95
 
 
-def resolve_targets(runs: pd.DataFrame, target: float | None = None,
-                    curves: Callable[[str], pd.DataFrame | None] = load_curves) -> pd.DataFrame:
+def resolve_targets(
+    runs: pd.DataFrame,
+    target: float | None = None,
+    curves: Callable[[str], pd.DataFrame | None] = load_curves,
+) -> pd.DataFrame:
     """Set each run's target value and its steps/seconds to reach it (inf = never, NaN = unknown).
 
     Precedence: `target` (the --target flag) > a `target:` key in the run's config > metrics.json.
@@ -47,7 +50,7 @@ def resolve_targets(runs: pd.DataFrame, target: float | None = None,
 
 
 def first_reach(curve: pd.DataFrame | None, metric: str, value: float) -> tuple[float, float]:
-    """(step, seconds) of the first logged `metric` >= value; (inf, inf) if never; NaN if no curve."""
+    """(step, seconds) of the first logged `metric` >= value; inf if never; NaN if no curve."""
     if curve is None or metric not in curve or "step" not in curve:
         return math.nan, math.nan
     hits = curve.index[curve[metric] >= value]
@@ -67,12 +70,15 @@ def selection_scores(runs: pd.DataFrame) -> pd.DataFrame:
 
     Completed and diverged runs count; a diverged run without a validation result counts 0.
     """
-    done = runs[runs["status"].isin(FINISHED)].assign(
-        score=lambda d: d["val_acc_best"].fillna(0.0))
+    done = runs[runs["status"].isin(FINISHED)].assign(score=lambda d: d["val_acc_best"].fillna(0.0))
     keys = ["task", "optimizer", "setting"]
     scores = done.groupby(keys, sort=True).agg(
-        lr=("lr", "first"), val_mean=("score", "mean"), val_std=("score", "std"),
-        n=("score", "size"), diverged=("status", lambda s: int((s == "diverged").sum())))
+        lr=("lr", "first"),
+        val_mean=("score", "mean"),
+        val_std=("score", "std"),
+        n=("score", "size"),
+        diverged=("status", lambda s: int((s == "diverged").sum())),
+    )
     return scores.reset_index()
 
 
@@ -81,8 +87,10 @@ def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
     scores = selection_scores(runs)
     if scores.empty:
         return scores
-    ranked = scores.sort_values(["task", "optimizer", "val_mean", "n", "setting"],
-                                ascending=[True, True, False, False, True])
+    ranked = scores.sort_values(
+        ["task", "optimizer", "val_mean", "n", "setting"],
+        ascending=[True, True, False, False, True],
+    )
     return ranked.groupby(["task", "optimizer"], sort=True).head(1).reset_index(drop=True)
 
 
@@ -96,7 +104,11 @@ def mean_ci(values: pd.Series) -> tuple[float, float, float, float, int]:
     if n < 2:
         return mean, math.nan, math.nan, math.nan, 1
     std = float(x.std(ddof=1))
-    low, high = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=std / math.sqrt(n)) if std > 0 else (mean, mean)
+    low, high = (
+        stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=std / math.sqrt(n))
+        if std > 0
+        else (mean, mean)
+    )
     return mean, std, float(low), float(high), n
 
 
@@ -131,36 +143,64 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     best = best_settings(runs)
     rows = []
     for _, b in best.iterrows():
-        at = runs[(runs["task"] == b["task"]) & (runs["optimizer"] == b["optimizer"])
-                  & (runs["setting"] == b["setting"])]
+        at = runs[
+            (runs["task"] == b["task"])
+            & (runs["optimizer"] == b["optimizer"])
+            & (runs["setting"] == b["setting"])
+        ]
         opt_runs = runs[(runs["task"] == b["task"]) & (runs["optimizer"] == b["optimizer"])]
-        test_mean, test_std, low, high, n_test = mean_ci(at.loc[at["status"].isin(FINISHED), "test_acc"])
+        test_mean, test_std, low, high, n_test = mean_ci(
+            at.loc[at["status"].isin(FINISHED), "test_acc"]
+        )
         finished = at[at["status"].isin(FINISHED)]
         steps = median_ci(finished["steps_to_target"])
         seconds = median_ci(finished["seconds_to_target"])
-        rows.append({
-            "task": b["task"], "optimizer": b["optimizer"], "setting": b["setting"], "lr": b["lr"],
-            "val_acc_best_mean": b["val_mean"], "test_acc_mean": test_mean, "test_acc_std": test_std,
-            "test_acc_ci_low": low, "test_acc_ci_high": high, "n": n_test,
-            "diverged": int((at["status"] == "diverged").sum()),
-            "failed": int((at["status"] == "failed").sum()),
-            "running": int((at["status"] == "running").sum()),
-            "finished": len(finished),
-            "reached": int(np.isfinite(finished["steps_to_target"]).sum()),
-            "steps_to_target_median": steps[0], "steps_ci_low": steps[1], "steps_ci_high": steps[2],
-            "seconds_to_target_median": seconds[0],
-            "seconds_ci_low": seconds[1], "seconds_ci_high": seconds[2],
-            "ttt_ci_coverage": steps[3],
-            "runs_total": len(opt_runs),
-            "not_finished_total": int((~opt_runs["status"].isin(FINISHED)).sum()),
-        })
+        rows.append(
+            {
+                "task": b["task"],
+                "optimizer": b["optimizer"],
+                "setting": b["setting"],
+                "lr": b["lr"],
+                "val_acc_best_mean": b["val_mean"],
+                "test_acc_mean": test_mean,
+                "test_acc_std": test_std,
+                "test_acc_ci_low": low,
+                "test_acc_ci_high": high,
+                "n": n_test,
+                "diverged": int((at["status"] == "diverged").sum()),
+                "failed": int((at["status"] == "failed").sum()),
+                "running": int((at["status"] == "running").sum()),
+                "finished": len(finished),
+                "reached": int(np.isfinite(finished["steps_to_target"]).sum()),
+                "steps_to_target_median": steps[0],
+                "steps_ci_low": steps[1],
+                "steps_ci_high": steps[2],
+                "seconds_to_target_median": seconds[0],
+                "seconds_ci_low": seconds[1],
+                "seconds_ci_high": seconds[2],
+                "ttt_ci_coverage": steps[3],
+                "runs_total": len(opt_runs),
+                "not_finished_total": int((~opt_runs["status"].isin(FINISHED)).sum()),
+            }
+        )
     # Optimizers with no finished run yet still get a row: shown, never dropped.
     chosen = set(zip(best.get("task", []), best.get("optimizer", []), strict=True))
     for (task, opt), group in runs.groupby(["task", "optimizer"], sort=True):
         if (task, opt) not in chosen:
-            rows.append({"task": task, "optimizer": opt, "setting": "", "lr": math.nan, "n": 0,
-                         "diverged": 0, "failed": int((group["status"] == "failed").sum()),
-                         "running": int((group["status"] == "running").sum()),
-                         "finished": 0, "reached": 0,
-                         "runs_total": len(group), "not_finished_total": len(group)})
+            rows.append(
+                {
+                    "task": task,
+                    "optimizer": opt,
+                    "setting": "",
+                    "lr": math.nan,
+                    "n": 0,
+                    "diverged": 0,
+                    "failed": int((group["status"] == "failed").sum()),
+                    "running": int((group["status"] == "running").sum()),
+                    "finished": 0,
+                    "reached": 0,
+                    "runs_total": len(group),
+                    "not_finished_total": len(group),
+                }
+            )
     return pd.DataFrame(rows).sort_values(["task", "optimizer"], ignore_index=True)

@@ -115,14 +115,17 @@ def make_run(
 
 
 def _write_curve(run: Path, curve: list[tuple[int, float, float]]) -> None:
-    """CSVLogger layout: train rows (train/loss each 5 steps) and val rows (val/acc per epoch)."""
+    """CSVLogger layout: train rows (train/loss each 5 steps), val rows (val/acc per epoch).
+
+    Like Lightning, `step` is the 0-based index of the last step (metrics.json counts steps).
+    """
     lines = ["epoch,step,train/loss,val/acc,time/seconds"]
     last = 0
     for epoch, (step, acc, seconds) in enumerate(curve):
         for s in range(last + 5, step + 1, 5):
             loss = (1.1 - curve[-1][1]) * 4 / math.sqrt(s)
-            lines.append(f"{epoch},{s},{loss:.5f},,{seconds * s / step:.4f}")
-        lines.append(f"{epoch},{step},,{acc},{seconds}")
+            lines.append(f"{epoch},{s - 1},{loss:.5f},,{seconds * s / step:.4f}")
+        lines.append(f"{epoch},{step - 1},,{acc},{seconds}")
         last = step
     (run / "csv").mkdir()
     (run / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")

@@ -7,7 +7,7 @@ import pytest
 from report_fixtures import make_run, make_seeds
 
 from optarena.report import stats
-from optarena.report.collect import collect_runs
+from optarena.report.collect import collect_runs, load_curves
 
 T_975_DF2 = 4.302652729749464  # Student t 0.975 quantile, 2 degrees of freedom
 
@@ -32,6 +32,11 @@ def test_mean_std_and_t_interval_over_seeds(tmp_path):
         (0.92 - half, 0.92 + half)
     )
     assert half == pytest.approx(0.049683, abs=1e-6)
+
+
+def test_accuracy_interval_is_clipped_to_one():
+    mean, _, low, high, _ = stats.mean_ci(pd.Series([0.98, 1.0, 1.0]))
+    assert high == 1.0 and low == pytest.approx(mean - T_975_DF2 * 0.011547005 / math.sqrt(3))
 
 
 def test_one_seed_has_no_interval():
@@ -148,6 +153,8 @@ def test_target_flag_recomputes_from_logged_curve(tmp_path):
         runs.at[0, "steps_to_target"],
         runs.at[0, "seconds_to_target"],
     ) == (0.7, 30, 3.0)
+    # Recomputing the recorded target from the CSV gives the recorded numbers (steps counted).
+    assert stats.first_reach(load_curves(tmp_path / "r"), "val/acc", 0.8) == (40, 4.0)
     runs, _ = load(tmp_path, target=0.97)
     assert runs.at[0, "steps_to_target"] == math.inf
 

@@ -180,7 +180,11 @@ def _last_line(error: Any) -> str:
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
-    """The run's csv/metrics.csv (CSVLogger), or None when it has none yet."""
+    """The run's csv/metrics.csv (CSVLogger), or None when it has none yet.
+
+    CSVLogger's `step` is the 0-based index of the last optimizer step; it becomes the number
+    of steps taken (+1), the count metrics.json's target step uses (trainer.global_step).
+    """
     path = Path(run_dir) / "csv" / "metrics.csv"
     if not path.is_file():  # tolerate CSVLogger's default csv/version_N/ layout
         found = sorted(Path(run_dir).glob("csv/*/metrics.csv"))
@@ -188,9 +192,12 @@ def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
             return None
         path = found[-1]
     try:
-        return pd.read_csv(path)
+        curve = pd.read_csv(path)
     except (OSError, ValueError, pd.errors.EmptyDataError):
         return None
+    if "step" in curve:
+        curve["step"] = curve["step"] + 1
+    return curve
 
 
 def collect_runs(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:

@@ -94,8 +94,11 @@ def best_settings(runs: pd.DataFrame) -> pd.DataFrame:
     return ranked.groupby(["task", "optimizer"], sort=True).head(1).reset_index(drop=True)
 
 
-def mean_ci(values: pd.Series) -> tuple[float, float, float, float, int]:
-    """(mean, std, ci_low, ci_high, n) with a t-interval over seeds; NaN bounds for n < 2."""
+def mean_ci(
+    values: pd.Series, bounds: tuple[float, float] = (0.0, 1.0)
+) -> tuple[float, float, float, float, int]:
+    """(mean, std, ci_low, ci_high, n): a t-interval over seeds, clipped to `bounds` (accuracy
+    lives in [0, 1]); NaN bounds for n < 2."""
     x = values.dropna().to_numpy(float)
     n = len(x)
     if n == 0:
@@ -109,7 +112,7 @@ def mean_ci(values: pd.Series) -> tuple[float, float, float, float, int]:
         if std > 0
         else (mean, mean)
     )
-    return mean, std, float(low), float(high), n
+    return mean, std, max(float(low), bounds[0]), min(float(high), bounds[1]), n
 
 
 def median_ci(values: pd.Series) -> tuple[float, float, float, float, int]:

@@ -163,8 +163,8 @@ def _curve_blocks(
             ].tolist()
             for _, b in chosen.iterrows()
         }
-        for x, name in (("step", "step"), ("time/seconds", "seconds")):
-            fig = figures.curves_figure(task, run_dirs, x, targets.get(task, math.nan))
+        for name in ("step", "seconds"):
+            fig = figures.curves_figure(task, run_dirs, name, targets.get(task, math.nan))
             path = _save(fig, out_dir / f"curves_{name}_{slug(task)}.png", report)
             blocks.append(Image(path, f"curves against {name}, {task}"))
     return blocks

@@ -23,7 +23,7 @@ DPI = 110
 GRID_POINTS = 300
 PLAIN = FuncFormatter(lambda value, _: f"{value:g}")  # 0.3, not 3×10⁻¹, on log axes
 LINESTYLES = ("-", "--", "-.", ":")
-X_LABELS = {"step": "optimizer step", "time/seconds": "seconds since start of training"}
+X_LABELS = {"step": "optimizer step", "seconds": "seconds since start of training (mean)"}
 
 
 def colors(optimizers: list[str]) -> dict[str, tuple]:
@@ -38,32 +38,43 @@ def save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def mean_band(
-    curves: list[tuple[np.ndarray, np.ndarray]],
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeds' curves on a common x grid: (grid, mean, std); a seed counts within its x range."""
-    xs = np.unique(np.concatenate([x for x, _ in curves]))
-    grid = xs if len(xs) <= GRID_POINTS else np.linspace(xs[0], xs[-1], GRID_POINTS)
-    stacked = np.full((len(curves), len(grid)), np.nan)
-    for i, (x, y) in enumerate(curves):
+def mean_band(seeds: list[pd.DataFrame]) -> pd.DataFrame:
+    """Seeds' curves aligned on steps: columns step, seconds (mean), mean, std, n.
+
+    Seeds share steps, not seconds, so seconds are averaged per step too; a seed counts only
+    within its own step range (a diverged seed drops out where it stopped).
+    """
+    steps = np.unique(np.concatenate([s["step"].to_numpy(float) for s in seeds]))
+    grid = steps if len(steps) <= GRID_POINTS else np.linspace(steps[0], steps[-1], GRID_POINTS)
+    ys, secs = np.full((2, len(seeds), len(grid)), np.nan)
+    for i, seed in enumerate(seeds):
+        x = seed["step"].to_numpy(float)
         inside = (grid >= x[0]) & (grid <= x[-1])
-        stacked[i, inside] = np.interp(grid[inside], x, y)
+        ys[i, inside] = np.interp(grid[inside], x, seed["y"].to_numpy(float))
+        secs[i, inside] = np.interp(grid[inside], x, seed["seconds"].to_numpy(float))
     with warnings.catch_warnings():  # all-NaN columns (no seed there) are expected
         warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(stacked, axis=0)
-        std = np.nan_to_num(np.nanstd(stacked, axis=0))
-    return grid, mean, std
+        return pd.DataFrame(
+            {
+                "step": grid,
+                "seconds": np.nanmean(secs, axis=0),
+                "mean": np.nanmean(ys, axis=0),
+                "std": np.nan_to_num(np.nanstd(ys, axis=0)),
+                "n": (~np.isnan(ys)).sum(axis=0),
+            }
+        )
 
 
-def _series(curve: pd.DataFrame, x: str, y: str) -> tuple[np.ndarray, np.ndarray] | None:
-    if x not in curve or y not in curve:
+def _series(curve: pd.DataFrame, metric: str) -> pd.DataFrame | None:
+    """One seed's finite `metric` by step, with its time (columns step, y, seconds)."""
+    if metric not in curve or "step" not in curve:
         return None
     curve = curve.sort_values("step", kind="stable")
-    if "time/seconds" in curve:  # a row may carry the metric but not the time: use the last time
-        curve = curve.assign(**{"time/seconds": curve["time/seconds"].ffill()})
-    rows = curve[[x, y]].dropna()
-    rows = rows[np.isfinite(rows[y])].groupby(x, as_index=False)[y].mean()
-    return (rows[x].to_numpy(float), rows[y].to_numpy(float)) if len(rows) else None
+    seconds = curve["time/seconds"] if "time/seconds" in curve else pd.Series(np.nan, curve.index)
+    # A row may carry the metric but not the time: take the last time logged before it.
+    rows = pd.DataFrame({"step": curve["step"], "y": curve[metric], "seconds": seconds.ffill()})
+    rows = rows[np.isfinite(rows["y"])].groupby("step", as_index=False).mean()
+    return rows if len(rows) else None
 
 
 def curves_figure(
@@ -79,12 +90,13 @@ def curves_figure(
     for name, run_dirs in sorted(best_runs.items()):
         loaded = [c for c in (curves(d) for d in run_dirs) if c is not None]
         for ax, metric in ((acc_ax, "val/acc"), (loss_ax, "train/loss")):
-            seeds = [s for s in (_series(c, x, metric) for c in loaded) if s is not None]
+            seeds = [s for s in (_series(c, metric) for c in loaded) if s is not None]
             if not seeds:
                 continue
-            grid, mean, std = mean_band(seeds)
-            ax.plot(grid, mean, color=palette[name], lw=1.8, label=f"{name} (n={len(seeds)})")
-            ax.fill_between(grid, mean - std, mean + std, color=palette[name], alpha=0.2, lw=0)
+            band = mean_band(seeds).dropna(subset=[x])
+            xs, mean, std = band[x], band["mean"], band["std"]
+            ax.plot(xs, mean, color=palette[name], lw=1.8, label=f"{name} (n={len(seeds)})")
+            ax.fill_between(xs, mean - std, mean + std, color=palette[name], alpha=0.2, lw=0)
     if not math.isnan(target):
         acc_ax.axhline(target, color="0.4", ls="--", lw=1, label=f"target {target:g}")
     acc_ax.set(title="Validation accuracy", xlabel=X_LABELS[x], ylabel="val/acc")
@@ -94,6 +106,7 @@ def curves_figure(
         loss_ax.yaxis.set_major_formatter(PLAIN)
         loss_ax.yaxis.set_minor_formatter(PLAIN)
     for ax in (acc_ax, loss_ax):
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)

@@ -36,11 +36,7 @@ def headline(summary: pd.DataFrame) -> pd.DataFrame:
                 "optimizer": s["optimizer"],
                 "best setting (by val)": s["setting"] or "no finished run",
                 "val acc": num(s.get("val_acc_best_mean", math.nan)),
-                "test acc mean ± std": (
-                    f"{num(s['test_acc_mean'])} ± {num(s['test_acc_std'])}"
-                    if not pd.isna(s.get("test_acc_mean"))
-                    else "—"
-                ),
+                "test acc mean ± std": _mean_std(s.get("test_acc_mean"), s.get("test_acc_std")),
                 "95% CI": interval(
                     s.get("test_acc_ci_low", math.nan), s.get("test_acc_ci_high", math.nan)
                 ),
@@ -51,6 +47,12 @@ def headline(summary: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _mean_std(mean: float, std: float) -> str:
+    if pd.isna(mean):
+        return "—"
+    return num(mean) if pd.isna(std) else f"{num(mean)} ± {num(std)}"  # one seed: no std
 
 
 def _ttt(s: pd.Series, column: str) -> str:

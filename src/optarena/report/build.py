@@ -84,6 +84,9 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     runs = stats.resolve_targets(runs, target)
     out_dir = Path(out) if out is not None else default_out(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*out_dir.glob("curves_*.png"), *out_dir.glob("sensitivity_*.png")]:
+        old.unlink()  # a previous report's figures, possibly of tasks no longer in the input
+    (out_dir / "profile.png").unlink(missing_ok=True)
 
     summary = stats.summarize(runs)
     scores, best = stats.selection_scores(runs), stats.best_settings(runs)

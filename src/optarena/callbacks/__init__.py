@@ -1,0 +1,1 @@
+"""Lightning callbacks: divergence guard, time-to-target, run summary."""

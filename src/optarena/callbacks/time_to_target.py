@@ -1,0 +1,39 @@
+"""Record the first step and second at which validation accuracy reaches a target."""
+
+import time
+
+import lightning.pytorch as pl
+
+
+class TimeToTarget(pl.Callback):
+    """`target=None` takes the datamodule's `target_accuracy` (each dataset states its own)."""
+
+    def __init__(self, metric: str = "val/acc", target: float | None = None) -> None:
+        self.metric, self.target = metric, target
+        self.step: int | None = None
+        self.seconds: float | None = None
+        self._start = time.perf_counter()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
+        if self.target is None:
+            self.target = getattr(trainer.datamodule, "target_accuracy", None)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking or self.step is not None or self.target is None:
+            return
+        value = trainer.callback_metrics.get(self.metric)
+        if value is not None and float(value) >= self.target:
+            self.step = trainer.global_step
+            self.seconds = time.perf_counter() - self._start
+
+    def as_dict(self) -> dict:
+        return {"metric": self.metric, "value": self.target, "step": self.step,
+                "seconds": self.seconds}
+
+    def state_dict(self) -> dict:
+        return {"target": self.target, "step": self.step, "seconds": self.seconds}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.target, self.step, self.seconds = (state_dict["target"], state_dict["step"],
+                                                state_dict["seconds"])

@@ -1,0 +1,1 @@
+"""Parameter groups, optimizer adapters and learning-rate schedules."""

@@ -1,0 +1,1 @@
+"""LightningModules: the training logic around an injected network."""

@@ -1,42 +1,21 @@
 """A real 2 x 2 digits sweep through train.py, then the report on it."""
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import matplotlib.image
 import pandas as pd
 import pytest
+from conftest import run_train
 
 from optarena.report.__main__ import main
 
-ROOT = Path(__file__).resolve().parents[1]
-SWEEP = ["optimizer=adam,sgd", "lr=0.01,0.001", "max_epochs=2"]
+SWEEP = ["optimizer=adam,sgd", "lr=0.01,0.001", "max_epochs=2", "debug=fast", "logger=csv"]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (ROOT / "train.py").is_file(), reason="needs the core's train.py")
 def test_report_on_a_real_digits_sweep(tmp_path, capsys):
-    sweep_dir = tmp_path / "multirun"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "-m",
-            *SWEEP,
-            f"hydra.sweep.dir={sweep_dir}",
-            "trainer.enable_progress_bar=false",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    sweep_dir = tmp_path / "multirun" / "sweep"
+    proc = run_train(tmp_path, "-m", *SWEEP, f"hydra.sweep.dir={sweep_dir}", timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     assert main([str(sweep_dir)]) == 0

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from optarena.report.collect import load_curves
 from optarena.report.profiles import R_MAX
@@ -103,8 +103,10 @@ def curves_figure(
     loss_ax.set(title="Training loss", xlabel=X_LABELS[x], ylabel="train/loss (log scale)")
     if loss_ax.lines:
         loss_ax.set_yscale("log")
+        low, high = loss_ax.get_ylim()
         loss_ax.yaxis.set_major_formatter(PLAIN)
-        loss_ax.yaxis.set_minor_formatter(PLAIN)
+        # Label minor ticks only within one decade: across several they collide.
+        loss_ax.yaxis.set_minor_formatter(PLAIN if high / low < 10 else NullFormatter())
     for ax in (acc_ax, loss_ax):
         ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
@@ -171,7 +173,7 @@ def profile_figure(r: pd.DataFrame, scores: pd.Series, excluded: list[str]) -> F
     ax.set_xlim(1, tau_max)
     ax.set_xticks([t for t in (1, 1.5, 2, 3, 4, 8, 16, 32, 64) if t <= tau_max])
     ax.xaxis.set_major_formatter(PLAIN)
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(-0.03, 1.03)
     ax.set(
         title=f"Performance profile on steps to target ({len(r)} task(s))",
@@ -189,6 +191,6 @@ def profile_figure(r: pd.DataFrame, scores: pd.Series, excluded: list[str]) -> F
             transform=ax.transAxes,
         )
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right" if not excluded else "center right")
+    ax.legend(fontsize=8, loc="center right")
     fig.tight_layout()
     return fig

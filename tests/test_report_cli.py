@@ -10,6 +10,7 @@ import pytest
 from report_fixtures import make_run, make_seeds
 
 from optarena.report.__main__ import main
+from optarena.report.build import default_out
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CLAIM = {"a": "adam", "b": "sgd", "metric": "test_acc", "better": "higher"}
@@ -156,3 +157,9 @@ def test_module_entry_point(tmp_path):
         check=False,
     )
     assert proc.returncode == 2 and proc.stderr.startswith("error: no such directory")
+
+
+def test_default_output_folder(tmp_path):
+    one, two = tmp_path / "multirun" / "a" / "10-00", tmp_path / "multirun" / "b" / "11-00"
+    assert default_out([one]) == one / "report"
+    assert default_out([one, two]) == (tmp_path / "multirun").resolve() / "report"

@@ -1,0 +1,53 @@
+"""`python -m optarena.report DIR [DIR ...] [--target X] [--out DIR]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from optarena.errors import OptArenaError
+from optarena.report.build import build_report
+from optarena.report.render import terminal
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m optarena.report",
+        description="Compare optimizers over run folders (sweeps, outputs/); write a report.",
+    )
+    parser.add_argument(
+        "dirs", nargs="+", type=Path, help="sweep or output folders to read (searched recursively)"
+    )
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=None,
+        help="validation-accuracy target for time to target (default: each task's own)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write (default: DIR/report, or report/ in the inputs' common folder)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        report = build_report(args.dirs, target=args.target, out=args.out)
+    except OptArenaError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    terminal(report.headline, "Best setting per optimizer (chosen on validation)")
+    print(f"runs: {report.status}")
+    if not report.claims.empty:
+        terminal(
+            report.claims.drop(columns=["statistic", "because"]), "Claims (details in report.md)"
+        )
+    print(f"wrote {report.out_dir}/:")
+    for path in report.written:
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Build the comparison report: run dirs -> tables, figures, report.md/html, CSVs."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from optarena.report import claims as claim_logic
+from optarena.report import figures, profiles, stats, tables
+from optarena.report.collect import RUN_COLUMNS, collect_runs
+from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
+
+PROTOCOL = (
+    "Protocol: for each task (data × model) and optimizer, the setting (lr and any other swept "
+    "knob, seeds pooled) with the best mean `val/acc_best` over seeds is chosen; test accuracy "
+    "is reported only at that setting, so the choice never sees the test set. Diverged runs "
+    "count in the selection with their best validation accuracy before divergence (0 if none); "
+    "failed and running runs have no result and are only counted. Intervals on accuracy are "
+    "95% t-intervals over seeds; times to target are medians over seeds, a run that never "
+    "reaches the target counting as ∞ (AlgoPerf)."
+)
+TIME_TEXT = (
+    "Steps and seconds until validation accuracy first reaches the task's target, median "
+    "over seeds at the chosen setting; `never` = not reached (∞). Interval: order-statistic "
+    "interval of the median (95% from 6 seeds on; with fewer seeds [min, max], its coverage "
+    "shown)."
+)
+CURVES_TEXT = (
+    "Validation accuracy and training loss against optimizer steps and against seconds, one "
+    "line per optimizer at its chosen setting: mean over seeds, band = ± one standard "
+    "deviation."
+)
+SENSITIVITY_TEXT = (
+    "Mean best validation accuracy against lr (log axis), per optimizer (the best over other "
+    "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting."
+)
+PROFILE_TEXT = (
+    "Dolan–Moré profile over all tasks in the input, on median steps to target at each "
+    "optimizer's chosen setting: r = t / fastest t per task, ρ(τ) = fraction of tasks with "
+    "r ≤ τ; never reaching the target (or not run on a task) is r = ∞. Area score = "
+    "(1/(r_max−1)) ∫₁^{r_max} ρ(τ) dτ with r_max = 4 (AlgoPerf): 1 = fastest on every task."
+)
+CLAIMS_TEXT = (
+    "Each claim is judged per task at both optimizers' chosen settings: supported when a is "
+    "better and the 95% intervals are disjoint, not supported when b is better and they are "
+    "disjoint, else inconclusive (also with fewer than 2 seeds). Accuracies: mean with "
+    "t-interval; times: median with order-statistic interval ([min, max] under 6 seeds)."
+)
+NO_CLAIMS_TEXT = (
+    "No claims stated: an experiment config may add e.g. "
+    "`claims: [{a: adan, b: adam, metric: steps_to_target, better: lower}]`."
+)
+
+
+@dataclass
+class Report:
+    out_dir: Path
+    headline: pd.DataFrame
+    status: str = ""  # e.g. "12 completed, 1 diverged, 1 failed, 1 running"
+    claims: pd.DataFrame = field(default_factory=pd.DataFrame)
+    written: list[Path] = field(default_factory=list)
+
+
+def default_out(paths: list[Path]) -> Path:
+    """`<dir>/report` for one input, else `report` in the inputs' common parent folder."""
+    if len(paths) == 1:
+        return paths[0] / "report"
+    return Path(os.path.commonpath([p.resolve() for p in paths])) / "report"
+
+
+def slug(task: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", task).strip("-")
+
+
+def build_report(paths: list[Path], target: float | None = None, out: Path | None = None) -> Report:
+    """Read every run under `paths`, write the report into `out`, return the headline table."""
+    paths = [Path(p) for p in paths]
+    runs, knobs = collect_runs(paths)
+    runs = stats.resolve_targets(runs, target)
+    out_dir = Path(out) if out is not None else default_out(paths)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in [*out_dir.glob("curves_*.png"), *out_dir.glob("sensitivity_*.png")]:
+        old.unlink()  # a previous report's figures, possibly of tasks no longer in the input
+    (out_dir / "profile.png").unlink(missing_ok=True)
+
+    summary = stats.summarize(runs)
+    scores, best = stats.selection_scores(runs), stats.best_settings(runs)
+    targets = stats.task_targets(runs)
+    headline = tables.headline(summary)
+    counts = runs["status"].value_counts()
+    report = Report(out_dir, headline, ", ".join(f"{n} {status}" for status, n in counts.items()))
+
+    blocks: list[Block] = [
+        Heading("optarena comparison report", 1),
+        Text(
+            f"Inputs: {', '.join(f'`{p}`' for p in paths)} — {len(runs)} run(s), "
+            f"{runs['task'].nunique()} task(s), {runs['optimizer'].nunique()} optimizer(s)"
+            + (f"; swept knobs besides lr and seed: {', '.join(knobs)}" if knobs else "")
+            + "."
+        ),
+        Text(PROTOCOL),
+    ]
+    blocks += [
+        Heading("1. Best setting per optimizer (chosen on validation), test accuracy"),
+        Table(headline),
+        Heading("Run status", 3),
+        Table(tables.status(runs)),
+    ]
+    not_done = tables.unfinished(runs)
+    if len(not_done):
+        blocks += [Text("Runs that did not complete (shown, not dropped):"), Table(not_done)]
+
+    blocks += [
+        Heading("2. Time to target"),
+        Text(TIME_TEXT + (f" Target set with --target {target:g}." if target is not None else "")),
+        Table(tables.time_to_target(summary, targets)),
+    ]
+
+    blocks += [
+        Heading("3. Curves"),
+        Text(CURVES_TEXT),
+    ]
+    blocks += _curve_blocks(runs, best, targets, out_dir, report)
+
+    blocks += [
+        Heading("4. Learning-rate sensitivity"),
+        Text(SENSITIVITY_TEXT),
+    ]
+    for task in sorted(scores["task"].unique()):
+        fig = figures.sensitivity_figure(
+            task, scores[scores["task"] == task], best[best["task"] == task]
+        )
+        path = _save(fig, out_dir / f"sensitivity_{slug(task)}.png", report)
+        blocks.append(Image(path, f"lr sensitivity, {task}"))
+
+    blocks += [Heading("5. Performance profile"), *_profile_blocks(summary, out_dir, report)]
+    blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, report)]
+
+    _write_outputs(report, runs, knobs, summary, blocks)
+    return report
+
+
+def _save(fig, path: Path, report: Report) -> Path:
+    report.written.append(figures.save(fig, path))
+    return path
+
+
+def _curve_blocks(
+    runs: pd.DataFrame, best: pd.DataFrame, targets: dict[str, float], out_dir: Path, report: Report
+) -> list[Block]:
+    blocks: list[Block] = []
+    for task in sorted(best["task"].unique()):
+        chosen = best[best["task"] == task]
+        run_dirs = {
+            b["optimizer"]: runs.loc[
+                (runs["task"] == task)
+                & (runs["optimizer"] == b["optimizer"])
+                & (runs["setting"] == b["setting"])
+                & runs["status"].isin(stats.FINISHED),
+                "run_dir",
+            ].tolist()
+            for _, b in chosen.iterrows()
+        }
+        for name in ("step", "seconds"):
+            fig = figures.curves_figure(task, run_dirs, name, targets.get(task, math.nan))
+            path = _save(fig, out_dir / f"curves_{name}_{slug(task)}.png", report)
+            blocks.append(Image(path, f"curves against {name}, {task}"))
+    return blocks
+
+
+def _profile_blocks(summary: pd.DataFrame, out_dir: Path, report: Report) -> list[Block]:
+    r, excluded = profiles.ratios(summary)
+    blocks: list[Block] = [Text(PROFILE_TEXT)]
+    if excluded:
+        blocks.append(Text(f"Left out, no optimizer reached the target: {', '.join(excluded)}."))
+    if r.empty:
+        return [*blocks, Text("No task has an optimizer reaching its target yet: no profile.")]
+    scores = profiles.area_score(r)
+    blocks.append(Table(tables.profile(r, scores)))
+    path = _save(figures.profile_figure(r, scores, excluded), out_dir / "profile.png", report)
+    return [*blocks, Image(path, "performance profile")]
+
+
+def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> list[Block]:
+    claims, problems = claim_logic.parse_claims(runs["claims"])
+    blocks: list[Block] = [Text(p) for p in problems]
+    if not claims:
+        return [*blocks, Text(NO_CLAIMS_TEXT)]
+    verdicts = claim_logic.verdicts(claims, runs, best)
+    blocks.append(Text(CLAIMS_TEXT))
+    untested = [str(c) for c in claims if verdicts.empty or str(c) not in set(verdicts["claim"])]
+    if untested:
+        blocks.append(Text(f"Not tested (a or b missing from every task): {'; '.join(untested)}."))
+    if not verdicts.empty:
+        report.claims = tables.claims(verdicts)
+        blocks.append(Table(report.claims))
+    return blocks
+
+
+def _write_outputs(
+    report: Report, runs: pd.DataFrame, knobs: list[str], summary: pd.DataFrame, blocks: list[Block]
+) -> None:
+    out_dir = report.out_dir
+    columns = [*RUN_COLUMNS, *knobs]
+    runs_csv, summary_csv = out_dir / "runs.csv", out_dir / "summary.csv"
+    runs[columns].sort_values(["task", "optimizer", "setting", "run_dir"]).to_csv(
+        runs_csv, index=False
+    )
+    summary.to_csv(summary_csv, index=False)
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    md.write_text(markdown(blocks, out_dir))
+    page.write_text(html_page(blocks, "optarena comparison report"))
+    report.written = [md, page, runs_csv, summary_csv, *report.written]

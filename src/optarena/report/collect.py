@@ -1,0 +1,231 @@
+"""Find run directories and load them into one table (one row per run)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from optarena.errors import OptArenaError
+
+# Override keys that define the groups or the replicate, never a "swept knob".
+GROUP_KEYS = ("data", "model", "optimizer")
+NON_KNOBS = {*GROUP_KEYS, "seed", "lr"}
+# Folders inside a run (or beside runs) that never hold runs: skip them while walking.
+SKIP_DIRS = {".hydra", "csv", "checkpoints", "tensorboard", "report", "__pycache__", ".git"}
+
+RUN_COLUMNS = [
+    "task",
+    "data",
+    "model",
+    "optimizer",
+    "lr",
+    "seed",
+    "setting",
+    "status",
+    "val_acc_best",
+    "test_acc",
+    "target_metric",
+    "target",
+    "steps_to_target",
+    "seconds_to_target",
+    "steps",
+    "epochs",
+    "wall_seconds",
+    "diverged_step",
+    "error",
+    "run_dir",
+]
+
+
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest)."""
+    found: list[Path] = []
+    for root in paths:
+        if not root.is_dir():
+            raise OptArenaError(
+                f"no such directory: {root}; "
+                "pass a sweep folder such as multirun/DATE/TIME or outputs/"
+            )
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            if "metrics.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
+                found.append(here)
+                dirnames.clear()
+                continue
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+    return sorted(set(found))
+
+
+def _read_yaml(path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise OptArenaError(
+            f"cannot parse {path}: {err.__class__.__name__}; fix or delete the file"
+        ) from None
+
+
+def _read_metrics(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise OptArenaError(
+            f"unreadable {path} ({err}); delete it or rerun that job, then run the report again"
+        ) from None
+    if not isinstance(data, dict):
+        raise OptArenaError(
+            f"unreadable {path}: expected a JSON object; delete it or rerun that job"
+        )
+    return data
+
+
+def parse_overrides(overrides: list[str] | None) -> dict[str, str]:
+    """Hydra override strings ('+a.b=1', 'lr=0.01') -> {key: value}; deletions are ignored."""
+    out: dict[str, str] = {}
+    for item in overrides or []:
+        if "=" not in item or item.startswith("~"):
+            continue
+        key, value = item.split("=", 1)
+        out[key.lstrip("+")] = value
+    return out
+
+
+def _num(value: Any) -> float:
+    """A metric value as float; None / missing -> NaN (not run), 'inf' strings -> inf."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _config_lr(config: dict) -> float:
+    lr = config.get("lr")
+    if lr is None and isinstance(config.get("optimizer"), dict):
+        lr = config["optimizer"].get("lr")
+    return _num(lr) if not isinstance(lr, str) else math.nan
+
+
+def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """One run -> (row of RUN_COLUMNS, its overrides as {key: value})."""
+    metrics = _read_metrics(run_dir / "metrics.json")
+    config = _read_yaml(run_dir / ".hydra" / "config.yaml") or {}
+    hydra_cfg = _read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}
+    choices = (hydra_cfg.get("hydra", hydra_cfg).get("runtime") or {}).get("choices") or {}
+    overrides = parse_overrides(
+        metrics.get("overrides")
+        if metrics and metrics.get("overrides") is not None
+        else _read_yaml(run_dir / ".hydra" / "overrides.yaml")
+    )
+    if metrics is None:  # still running (or killed before writing its summary)
+        metrics = {
+            "status": "running",
+            **{k: _choice(choices, k) or overrides.get(k) for k in GROUP_KEYS},
+            "lr": _config_lr(config),
+            "seed": config.get("seed", overrides.get("seed")),
+        }
+    values = metrics.get("metrics") or {}
+    target = metrics.get("target") or {}
+    row = {
+        "data": str(metrics.get("data") or "?"),
+        "model": str(metrics.get("model") or "?"),
+        "optimizer": str(metrics.get("optimizer") or "?"),
+        "lr": _num(metrics.get("lr")),
+        "seed": metrics.get("seed"),
+        "status": str(metrics.get("status") or "running"),
+        "val_acc_best": _num(values.get("val/acc_best")),
+        "test_acc": _num(values.get("test/acc")),
+        "target_metric": target.get("metric") or "val/acc",
+        "target": _num(target.get("value")),
+        # From metrics.json; a null step means never reached (resolved in stats.time_to_target).
+        "steps_to_target": _num(target.get("step")),
+        "seconds_to_target": _num(target.get("seconds")),
+        "steps": _num(metrics.get("steps")),
+        "epochs": _num(metrics.get("epochs")),
+        "wall_seconds": _num(metrics.get("wall_seconds")),
+        "diverged_step": _num(metrics.get("diverged_step")),
+        "error": _last_line(metrics.get("error")),
+        "run_dir": str(run_dir),
+        "config_target": config.get("target"),
+        "claims": config.get("claims") or [],
+    }
+    row["task"] = f"{row['data']}/{row['model']}"
+    return row, overrides
+
+
+def _choice(choices: dict, group: str) -> str | None:
+    """A group's option from runtime.choices; a packaged group is keyed 'group@package'."""
+    for key, value in choices.items():
+        if key == group or key.startswith(group + "@"):
+            return value
+    return None
+
+
+def _last_line(error: Any) -> str:
+    if not error:
+        return ""
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
+    """The run's csv/metrics.csv (CSVLogger), or None when it has none yet.
+
+    CSVLogger's `step` is the 0-based index of the last optimizer step; it becomes the number
+    of steps taken (+1), the count metrics.json's target step uses (trainer.global_step).
+    """
+    path = Path(run_dir) / "csv" / "metrics.csv"
+    if not path.is_file():  # tolerate CSVLogger's default csv/version_N/ layout
+        found = sorted(Path(run_dir).glob("csv/*/metrics.csv"))
+        if not found:
+            return None
+        path = found[-1]
+    try:
+        curve = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return None
+    if "step" in curve:
+        curve["step"] = curve["step"] + 1
+    return curve
+
+
+def collect_runs(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+    """All runs under `paths` as a DataFrame, plus the swept knob columns it added.
+
+    A knob is an override key (other than data/model/optimizer/seed/lr) taking more than one
+    value among the runs; a run's `setting` is its lr plus those knobs' values.
+    """
+    run_dirs = find_run_dirs(paths)
+    if not run_dirs:
+        shown = ", ".join(str(p) for p in paths)
+        raise OptArenaError(
+            f"no runs found under {shown}: expected run folders holding metrics.json or "
+            ".hydra/config.yaml (e.g. multirun/DATE/TIME from `python train.py -m ...`)"
+        )
+    rows, overrides = zip(*(load_run(d) for d in run_dirs), strict=True)
+    runs = pd.DataFrame(list(rows))
+    keys = sorted({k for o in overrides for k in o} - NON_KNOBS)
+    knobs = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
+    for knob in knobs:
+        runs[knob] = [o.get(knob, "") for o in overrides]
+    runs["setting"] = [
+        _setting_label(lr, {k: o.get(k, "") for k in knobs})
+        for lr, o in zip(runs["lr"], overrides, strict=True)
+    ]
+    return runs, knobs
+
+
+def _setting_label(lr: float, knobs: dict[str, str]) -> str:
+    parts = [f"lr={lr:g}"] + [f"{k}={v}" for k, v in knobs.items()]
+    return ", ".join(parts)

@@ -5,6 +5,7 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -14,6 +15,7 @@ from optarena.callbacks.run_summary import RunSummary, group_choices
 from optarena.callbacks.time_to_target import TimeToTarget
 from optarena.errors import OptArenaError
 from optarena.regularization import Regularization
+from optarena.speed import SpeedSettings
 from optarena.tasks.classification import Classifier
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,16 @@ warnings.filterwarnings("ignore", ".*does not have many workers.*")
 warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\).*")
 # Lightning prints its own info lines; without this Hydra's root handler prints them twice.
 logging.getLogger("lightning.pytorch").propagate = False
+
+
+def _build(node: DictConfig, **kwargs) -> object:
+    """instantiate(), re-raising the OptArenaError that Hydra wraps in InstantiationException."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, OptArenaError):
+            raise err.__cause__ from None
+        raise
 
 
 def _instantiate_all(node: DictConfig | None) -> list:
@@ -40,15 +52,16 @@ def train(cfg: DictConfig) -> float | None:
         reg = Regularization.from_cfg(cfg.regularization)
         data_name, model_name = choices.get("data", "data"), choices.get("model", "model")
         # _convert_="all": plain lists/dicts, so checkpoints hold no OmegaConf objects.
-        datamodule = instantiate(cfg.data, **reg.data_kwargs(cfg.data, data_name),
-                                 _convert_="all")
+        datamodule = _build(cfg.data, **reg.data_kwargs(cfg.data, data_name), _convert_="all")
         try:
-            net = instantiate(cfg.model, in_shape=datamodule.input_shape,
-                              num_classes=datamodule.num_classes,
-                              **reg.model_kwargs(cfg.model, model_name), _convert_="all")
+            net = _build(cfg.model, in_shape=datamodule.input_shape,
+                         num_classes=datamodule.num_classes,
+                         **reg.model_kwargs(cfg.model, model_name), _convert_="all")
         except OptArenaError as err:
             raise OptArenaError(
                 f"model={model_name} cannot train on data={data_name}: {err}") from err
+        speed = SpeedSettings.from_cfg(cfg)  # precision, channels_last, compile for the device
+        net = speed.prepare(net)
         scheduler = (instantiate(cfg.scheduler, _convert_="all")
                      if cfg.scheduler.get("_target_") else None)
         task = Classifier(
@@ -58,7 +71,8 @@ def train(cfg: DictConfig) -> float | None:
             optimizer_name=choices.get("optimizer", "optimizer"),
         )
         callbacks = _instantiate_all(cfg.callbacks)
-        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_instantiate_all(cfg.logger))
+        trainer = instantiate(cfg.trainer, **speed.trainer_kwargs(), callbacks=callbacks,
+                              logger=_instantiate_all(cfg.logger))
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         fit_metrics = dict(trainer.callback_metrics)
         guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)

@@ -31,8 +31,10 @@ def test_precision_auto_is_bf16_on_gpu_fp32_on_cpu() -> None:
 
 def test_channels_last_auto_is_for_conv_nets_on_gpu() -> None:
     cnn, mlp = CNNSmall((3, 32, 32), 10), MLP((3, 32, 32), 10)
+    vit = nn.Sequential(nn.Conv2d(3, 8, 4, stride=4), nn.Flatten(), nn.Linear(512, 10))
     assert resolve_channels_last("auto", on_cuda=True, net=cnn)
     assert not resolve_channels_last("auto", on_cuda=True, net=mlp)
+    assert not resolve_channels_last("auto", on_cuda=True, net=vit)  # one patch-embedding conv
     assert not resolve_channels_last("auto", on_cuda=False, net=cnn)
     assert resolve_channels_last(True, on_cuda=False, net=cnn)
     with pytest.raises(OptArenaError, match="channels_last must be"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from optarena.data.augment import ImageBatchTransform, random_crop, random_flip
+from optarena.data.augment import ImageBatchTransform, random_crop_flip
 from optarena.data.cifar10 import CIFAR10DataModule
 from optarena.data.in_memory import resident_device
 from optarena.data.mnist import MNISTDataModule
@@ -118,10 +118,10 @@ def test_mnist_download_offline_says_so(tmp_path: Path, offline) -> None:
 
 
 # --- batch augmentation ----------------------------------------------------------------------
-def test_random_crop_takes_a_window_of_the_zero_padded_image() -> None:
+def test_random_crop_flip_takes_a_window_of_the_zero_padded_image() -> None:
     torch.manual_seed(0)
     x = torch.randint(1, 256, (64, 3, 8, 8), dtype=torch.uint8)
-    out = random_crop(x, 2)
+    out = random_crop_flip(x, 2, flip=False)
     padded = F.pad(x, (2, 2, 2, 2))
     offsets = set()
     for i in range(len(x)):
@@ -132,13 +132,20 @@ def test_random_crop_takes_a_window_of_the_zero_padded_image() -> None:
     assert len(offsets) > 10  # per-image offsets, not one for the whole batch
 
 
-def test_random_flip_mirrors_about_half_of_the_images() -> None:
+def test_random_crop_flip_mirrors_about_half_of_the_crops() -> None:
     torch.manual_seed(0)
-    x = torch.randint(0, 256, (400, 1, 4, 4), dtype=torch.uint8)
-    out = random_flip(x)
-    flipped = (out == x.flip(3)).flatten(1).all(1)
-    kept = (out == x).flatten(1).all(1)
-    assert bool((flipped | kept).all()) and 150 < int(flipped.sum()) < 250
+    x = torch.randint(1, 256, (400, 1, 6, 6), dtype=torch.uint8)
+    out = random_crop_flip(x, 1, flip=True)
+    padded = F.pad(x, (1, 1, 1, 1))
+    mirrored = 0
+    for i in range(len(x)):
+        windows = [padded[i, :, dy:dy + 6, dx:dx + 6] for dy in range(3) for dx in range(3)]
+        plain = any(torch.equal(out[i], win) for win in windows)
+        flipped = any(torch.equal(out[i], win.flip(2)) for win in windows)
+        assert plain or flipped, f"image {i} is neither a crop nor a mirrored crop"
+        mirrored += flipped and not plain
+    assert 150 < mirrored < 250
+    assert torch.equal(random_crop_flip(x, 0, flip=False), x)
 
 
 def test_tensor_path_matches_torchvision_transforms(tmp_path: Path) -> None:

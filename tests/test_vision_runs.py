@@ -18,16 +18,16 @@ def _summary(run_dir: Path) -> dict:
 
 
 def test_cnn_bn3_learns_the_cifar10_fixture(make_cfg, tmp_path: Path) -> None:
-    write_cifar10(tmp_path / "data", per_batch=32, test=40)
+    write_cifar10(tmp_path / "data", per_batch=24, test=20)
     cfg = make_cfg("data=cifar10", "model=cnn_bn3", "model.channels=[8,16,16]", "model.hidden=32",
-                   "data.verify_checksums=false", "data.val_size=20", "batch_size=10",
-                   "max_epochs=4", "trainer.log_every_n_steps=1")
+                   "data.verify_checksums=false", "data.val_size=20", "data.augment=false",
+                   "batch_size=10", "max_epochs=3", "trainer.log_every_n_steps=1")
     train(cfg)
     summary = _summary(tmp_path / "run")
     assert summary["status"] == "completed" and summary["data"] == "cifar10"
     loss = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")["train/loss"].dropna()
-    assert len(loss) == 4 * 14  # 140 training images in batches of 10, 4 epochs
-    assert loss.tail(5).mean() < 0.5 * loss.head(5).mean()
+    assert len(loss) == 3 * 10  # 100 training images in batches of 10, 3 epochs
+    assert loss.tail(5).mean() < 0.7 * loss.head(5).mean()
     assert summary["metrics"]["test/acc"] > 0.3  # 10 classes: chance is 0.1
 
 

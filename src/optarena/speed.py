@@ -1,7 +1,7 @@
 """Speed settings that depend on the device: precision, channels_last, torch.compile, cuDNN.
 
 `trainer.precision=auto`: bf16-mixed on a CUDA GPU (16-mixed on one without bf16), 32-true
-on the CPU. `channels_last=auto`: on a CUDA GPU for models with 2-D convolutions.
+on the CPU. `channels_last=auto`: on a CUDA GPU for conv nets (two or more 2-D convolutions).
 `trainer.benchmark=null`: cuDNN autotuning on a CUDA GPU unless the run is deterministic.
 `compile=true`: torch.compile the model (in place, so checkpoints keep their keys).
 """
@@ -33,13 +33,14 @@ def resolve_precision(precision: Any, on_cuda: bool, bf16_supported: bool | None
     return "bf16-mixed" if bf16_supported else "16-mixed"
 
 
-def has_conv2d(net: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in net.modules())
+def is_conv_net(net: nn.Module) -> bool:
+    """Two or more 2-D convolutions (a ViT's one patch-embedding conv does not make it one)."""
+    return sum(isinstance(m, nn.Conv2d) for m in net.modules()) >= 2
 
 
 def resolve_channels_last(setting: Any, on_cuda: bool, net: nn.Module) -> bool:
     if setting == "auto":
-        return on_cuda and has_conv2d(net)
+        return on_cuda and is_conv_net(net)
     if isinstance(setting, bool):
         return setting
     raise OptArenaError(f"channels_last must be true, false or auto, got {setting!r}")

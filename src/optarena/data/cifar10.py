@@ -52,7 +52,6 @@ class CIFAR10DataModule(VisionDataModule):
     """60,000 32x32 colour images, 10 classes: 50,000 training (less `val_size` for
     validation) and the official 10,000 test images."""
 
-    name = "CIFAR-10"
     num_classes = 10
     input_shape = (3, 32, 32)
     class_names = ["airplane", "automobile", "bird", "cat", "deer",
@@ -76,8 +75,9 @@ class CIFAR10DataModule(VisionDataModule):
             download_and_extract_archive(CIFAR10.url, str(self.root), filename=CIFAR10.filename,
                                          md5=CIFAR10.tgz_md5)
         except (URLError, OSError, RuntimeError) as err:
+            reason = " ".join(str(err).split())
             raise OptArenaError(
-                f"could not download CIFAR-10 from {CIFAR10.url} ({err}); copy the extracted "
+                f"could not download CIFAR-10 from {CIFAR10.url} ({reason}); copy the extracted "
                 f"{CIFAR10.base_folder}/ to {self.root} instead") from err
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:

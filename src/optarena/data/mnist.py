@@ -8,6 +8,7 @@ instead. `data.download=true` uses torchvision's downloader and mirrors.
 import gzip
 import struct
 from pathlib import Path
+from typing import Any
 from urllib.error import URLError
 
 import numpy as np
@@ -62,13 +63,17 @@ class MNISTDataModule(VisionDataModule):
     """70,000 28x28 grey images of handwritten digits: 60,000 training (less `val_size` for
     validation) and the official 10,000 test images."""
 
-    name = "MNIST"
     num_classes = 10
     input_shape = (1, 28, 28)
     class_names = [str(i) for i in range(10)]
     target_accuracy = 0.99
     mean = (0.1307,)
     std = (0.3081,)
+
+    def __init__(self, root: str, augment: bool = False, crop_padding: int = 2,
+                 flip: bool = False, **kwargs: Any) -> None:
+        """As VisionDataModule; digits are not flipped, and not augmented unless asked."""
+        super().__init__(root, augment=augment, crop_padding=crop_padding, flip=flip, **kwargs)
 
     def _find(self, folder: Path, name: str) -> Path | None:
         for candidate in (folder / name, folder / f"{name}.gz"):
@@ -90,8 +95,9 @@ class MNISTDataModule(VisionDataModule):
         try:
             MNIST(str(self.root), train=True, download=True)
         except (URLError, OSError, RuntimeError) as err:
+            reason = " ".join(str(err).split())
             raise OptArenaError(
-                f"could not download MNIST ({err}); copy the four IDX files to "
+                f"could not download MNIST ({reason}); copy the four IDX files to "
                 f"{self.root / 'MNIST' / 'raw'} instead") from err
 
     def load(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -24,9 +24,9 @@ PIPELINES = ("tensor", "torchvision")
 
 
 class VisionDataModule(InMemoryDataModule):
-    """Subclasses set `mean`, `std` (per channel, of the training images) and implement `load`."""
+    """Subclasses set `mean`, `std` (per channel, of the training images), the facts of
+    InMemoryDataModule, and implement `missing_files`, `fetch` and `load`."""
 
-    name: str
     mean: tuple[float, ...]
     std: tuple[float, ...]
 

@@ -7,17 +7,52 @@ timm then fits them: a new classifier for the dataset's classes, the input conv 
 channels, a ViT's patch and position embeddings for its patch and image size.
 """
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from optarena.errors import OptArenaError
 from optarena.models import pretrained as weights_io
 from optarena.models.freeze import freeze as apply_freeze
 from optarena.models.shapes import check_forward, require_image
+
+log = logging.getLogger(__name__)
+# Square sizes tried, in order, for inputs too small for a model (8x8 digits for a ConvNeXt).
+UPSAMPLE_SIDES = (16, 32, 64, 128, 224)
+
+
+class Upsampled(nn.Module):
+    """Resizes inputs (bilinear) to `size` before the model: for inputs smaller than it takes."""
+
+    def __init__(self, model: nn.Module, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.model, self.size = model, tuple(size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(F.interpolate(x, size=self.size, mode="bilinear", align_corners=False))
+
+
+def fit_input_size(net: nn.Module, in_shape: Sequence[int], label: str) -> nn.Module:
+    """The model, or the model behind an Upsampled to the smallest size it takes."""
+    try:
+        check_forward(net, in_shape, label)
+        return net
+    except OptArenaError as err:
+        c, h, w = in_shape
+        for side in (s for s in UPSAMPLE_SIDES if s > max(h, w)):
+            try:
+                check_forward(net, (c, side, side), label)
+            except OptArenaError:
+                continue
+            log.info("model=%s cannot take %dx%d inputs: they are upsampled to %dx%d", label,
+                     h, w, side, side)
+            return Upsampled(net, (side, side))
+        raise err
 
 
 def _hub_weights(name: str) -> dict[str, Any] | None:
@@ -78,8 +113,10 @@ def _create(
     except TypeError as err:
         raise OptArenaError(f"model={model} ({name}) does not take an option: {err}") from err
     apply_freeze(net, freeze, k)
-    check_forward(net, in_shape, f"{model} ({name})")
-    return net
+    if model == "vit":  # built for the data's size: a failure is a real error
+        check_forward(net, in_shape, f"{model} ({name})")
+        return net
+    return fit_input_size(net, in_shape, f"{model} ({name})")
 
 
 def timm_model(

@@ -13,3 +13,14 @@ def require_image(in_shape: tuple[int, ...], model: str) -> tuple[int, int, int]
         )
     c, h, w = in_shape
     return int(c), int(h), int(w)
+
+
+def require_waveform(in_shape: tuple[int, ...], model: str) -> int:
+    """The sample count of a mono waveform input (T,), or a clear error for other inputs."""
+    if len(in_shape) != 1:
+        raise OptArenaError(
+            f"model={model} needs mono waveforms (samples,), but the data gives inputs of shape "
+            f"{tuple(in_shape)}; pick an audio dataset (esc10, esc50) or an image model for "
+            "image data"
+        )
+    return int(in_shape[0])

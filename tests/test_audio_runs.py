@@ -92,3 +92,15 @@ def test_study_config_gives_each_optimizer_its_own_grid(tmp_path: Path, optimize
     claims, problems = parse_claims(pd.Series([raw["claims"]]))
     assert not problems and {(c.a, c.b, c.metric) for c in claims} >= {
         ("adan", "adam", "steps_to_target"), ("madgrad", "adam", "test_acc")}
+
+
+def test_augmentation_turns_the_feature_cache_off(tmp_path: Path, esc50_root: Path,
+                                                  caplog) -> None:
+    cfg = compose_cfg(tmp_path, _audio(esc50_root, *TINY_HUBERT, "model.freeze=all",
+                                       "regularization.augment=true", "max_epochs=1"))
+    with caplog.at_level("WARNING", logger="optarena.callbacks.feature_cache"):
+        train(cfg)
+    assert "feature cache off: training augmentation" in caplog.text
+    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
+                       weights_only=False)["state_dict"]
+    assert any(k.startswith("net.backbone.") for k in state)  # full checkpoint without the cache

@@ -123,3 +123,27 @@ def test_augmentation_gain_and_shift_train_only(esc50_root: Path, tmp_path: Path
     assert all(abs(s) <= 1600 for s in shifts) and len(set(shifts)) > 1
     for row, out, s in zip(ramps, shifted, shifts, strict=True):
         assert torch.equal(torch.roll(row, s), out)
+
+
+def test_download_fetches_the_official_archive_into_root(tmp_path: Path, monkeypatch) -> None:
+    import torchvision.datasets.utils as tv_utils
+
+    calls = []
+
+    def fake_download(url: str, download_root: str, **kwargs) -> None:
+        calls.append(url)
+        write_esc50(Path(download_root) / "ESC-50-master")  # what the archive unpacks to
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", fake_download)
+    dm = _module(tmp_path / "data" / "esc50", tmp_path, download=True)
+    assert calls == ["https://github.com/karoldvl/ESC-50/archive/master.zip"]
+    assert dm.num_classes == 4 and (tmp_path / "data" / "esc50" / "meta" / "esc50.csv").is_file()
+    _module(tmp_path / "data" / "esc50", tmp_path, download=True)  # present: no second download
+    assert len(calls) == 1
+
+    def offline(url: str, download_root: str, **kwargs) -> None:
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(tv_utils, "download_and_extract_archive", offline)
+    with pytest.raises(OptArenaError, match="could not download ESC-50 .*set data.root"):
+        _module(tmp_path / "elsewhere", tmp_path, download=True)

@@ -104,3 +104,14 @@ def test_augmentation_turns_the_feature_cache_off(tmp_path: Path, esc50_root: Pa
     state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
                        weights_only=False)["state_dict"]
     assert any(k.startswith("net.backbone.") for k in state)  # full checkpoint without the cache
+
+
+def test_missing_weights_are_not_called_a_data_mismatch(tmp_path: Path, esc50_root: Path,
+                                                        monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose_cfg(tmp_path, _audio(esc50_root, "model=hubert",
+                                       "model.pretrained=optarena-tests/hubert-not-cached"))
+    with pytest.raises(OptArenaError, match=r"^model.pretrained=optarena-tests/hubert-not-cached: "
+                                            "weights are not in the Hugging Face cache"):
+        train(cfg)
+    assert _summary(cfg)["status"] == "failed"

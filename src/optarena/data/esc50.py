@@ -113,6 +113,9 @@ class ESC50DataModule(InMemoryDataModule):
     def _download(self) -> None:
         from torchvision.datasets.utils import download_and_extract_archive
 
+        if self.root.is_dir() and any(self.root.iterdir()) and self.root.name != ARCHIVE_DIR:
+            raise OptArenaError(f"data.root={self.root} holds files but no meta/esc50.csv; for "
+                                "data.download=true point data.root at a new or empty folder")
         parent = self.root.parent
         log.info("downloading ESC-50 from %s to %s", URL, parent)
         try:
@@ -123,7 +126,7 @@ class ESC50DataModule(InMemoryDataModule):
                                 f"unzip it by hand, then set data.root to the folder") from None
         extracted = parent / ARCHIVE_DIR
         if extracted != self.root:
-            extracted.rename(self.root)
+            extracted.replace(self.root)  # root is absent or empty here
 
     def _cache_file(self, paths: list[Path]) -> Path | None:
         if self.cache_dir is None:
@@ -132,13 +135,17 @@ class ESC50DataModule(InMemoryDataModule):
         name = f"{self.subset}-{self.sample_rate}hz-{self.num_samples}-{key}.pt"
         return self.cache_dir / name
 
+    def _paths(self) -> list[Path]:
+        return [self.root / "audio" / name for name in self.meta["filename"]]
+
     def _waves(self) -> torch.Tensor:
-        paths = [self.root / "audio" / name for name in self.meta["filename"]]
+        paths = self._paths()
         return load_or_decode(paths, self.sample_rate, self.num_samples, self._cache_file(paths))
 
     def prepare_data(self) -> None:
         """Decode into the disk cache (Lightning calls this on one process per machine)."""
-        if self.cache_dir is not None:
+        cache_file = self._cache_file(self._paths())
+        if cache_file is not None and not cache_file.is_file():
             self._waves()
 
     # --- splits -----------------------------------------------------------------------------

@@ -53,13 +53,14 @@ class HubertClassifier(nn.Module):
                                 "(at least 400): raise data.clip_seconds")
         self.backbone: HubertModel = load_backbone(pretrained, size)
         self.freeze, self.pooling, self.normalize = freeze, pooling, normalize
+        # transformers' own switch: also stops the encoder from tracking gradients of its input.
+        if freeze in ("all", "feature_encoder"):
+            self.backbone.feature_extractor._freeze_parameters()
         if freeze == "all":
             self.backbone.requires_grad_(False)
             self.backbone.eval()
             # Lightning warns about modules in eval mode at the start of training: intended here.
             warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")
-        elif freeze == "feature_encoder":
-            self.backbone.feature_extractor.requires_grad_(False)
         if pooling == "layers":  # layer drop would leave layers out of the weighted sum
             self.backbone.config.layerdrop = 0.0
         width = self.backbone.config.hidden_size

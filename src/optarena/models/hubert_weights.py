@@ -21,7 +21,7 @@ SIZES: dict[str, dict] = {
     "tiny": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
              "intermediate_size": 128, "conv_dim": (32,) * 7, "num_conv_pos_embeddings": 16,
              "num_conv_pos_embedding_groups": 4},
-    "base": {},  # HubertConfig's defaults are hubert-base (95M parameters)
+    "base": {},  # HubertConfig's defaults are hubert-base (94M parameters)
     "large": {"hidden_size": 1024, "num_hidden_layers": 24, "num_attention_heads": 16,
               "intermediate_size": 4096, "feat_extract_norm": "layer",
               "do_stable_layer_norm": True, "conv_bias": True},

@@ -56,7 +56,8 @@ class EpochTimer(pl.Callback):
 class TimedFeatureCache(FeatureCache):
     seconds = 0.0
 
-    def _compute(self, trainer, net, dm):  # noqa: ANN001, ANN202 - same signature as the parent
+    def _compute(self, trainer: pl.Trainer, net: torch.nn.Module, dm: InMemoryDataModule
+                 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         start = time.perf_counter()
         out = super()._compute(trainer, net, dm)
         if torch.cuda.is_available():

@@ -10,6 +10,8 @@ def resolved_lr(cfg: DictConfig) -> float:
     lr = cfg.lr if cfg.lr is not None else cfg.optimizer.get("lr")
     if lr is None:
         raise OptArenaError("no learning rate: set lr=<value> (the optimizer config has none)")
+    if isinstance(lr, bool) or not isinstance(lr, int | float):
+        raise OptArenaError(f"lr must be a number, got {lr!r}")
     return float(lr)
 
 

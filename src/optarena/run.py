@@ -14,6 +14,7 @@ from optarena.callbacks.divergence import DivergenceGuard
 from optarena.callbacks.run_summary import RunSummary, group_choices
 from optarena.callbacks.time_to_target import TimeToTarget
 from optarena.errors import OptArenaError
+from optarena.models.shapes import InputMismatchError
 from optarena.regularization import Regularization
 from optarena.speed import SpeedSettings
 from optarena.tasks.classification import Classifier
@@ -26,7 +27,7 @@ logging.getLogger("lightning.pytorch").propagate = False
 
 
 def _build(node: DictConfig, **kwargs) -> object:
-    """instantiate(), re-raising the OptArenaError that Hydra wraps in InstantiationException."""
+    """instantiate(), re-raising the package's own error as is (Hydra wraps it)."""
     try:
         return instantiate(node, **kwargs)
     except InstantiationException as err:
@@ -57,7 +58,7 @@ def train(cfg: DictConfig) -> float | None:
             net = _build(cfg.model, in_shape=datamodule.input_shape,
                          num_classes=datamodule.num_classes,
                          **reg.model_kwargs(cfg.model, model_name), _convert_="all")
-        except OptArenaError as err:
+        except InputMismatchError as err:
             raise OptArenaError(
                 f"model={model_name} cannot train on data={data_name}: {err}") from err
         speed = SpeedSettings.from_cfg(cfg)  # precision, channels_last, compile for the device

@@ -1,0 +1,117 @@
+"""Audio runs through the real config: model picks its data, mismatches, training, the study."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from optarena.errors import OptArenaError
+from optarena.report.claims import parse_claims
+from optarena.run import train
+from tests.conftest import CONF, FAST, compose_cfg
+from tests.esc50_fixture import write_esc50
+
+TINY_HUBERT = ["model=hubert", "model.pretrained=null", "model.size=tiny"]
+
+
+@pytest.fixture(scope="module")
+def esc50_root(tmp_path_factory) -> Path:
+    return write_esc50(tmp_path_factory.mktemp("esc50") / "ESC-50-master")
+
+
+def _audio(root: Path, *overrides: str) -> list[str]:
+    return [*FAST, f"data.root={root}", "data.clip_seconds=0.5", "batch_size=8", *overrides]
+
+
+def _summary(cfg) -> dict:
+    return json.loads((Path(cfg.paths.output_dir) / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize(("overrides", "data"), [
+    (["model=hubert"], "esc10"), (["model=logmel_cnn"], "esc10"),
+    (["model=hubert", "data=esc50"], "esc50"), (["data=esc50", "model=hubert"], "esc50"),
+])
+def test_audio_models_pick_esc10_unless_data_is_given(tmp_path: Path, overrides, data) -> None:
+    cfg = compose_cfg(tmp_path, overrides)
+    assert cfg.data.subset == data
+
+
+def test_mismatched_model_and_data_fail_at_start(tmp_path: Path, esc50_root: Path) -> None:
+    with pytest.raises(OptArenaError, match="model=hubert cannot train on data=digits: .*"
+                                            "needs mono waveforms"):
+        train(compose_cfg(tmp_path / "a", [*FAST, *TINY_HUBERT, "data=digits"]))
+    with pytest.raises(OptArenaError, match="model=cnn_small cannot train on data=esc10: .*"
+                                            "needs images"):
+        train(compose_cfg(tmp_path / "b", _audio(esc50_root, "data=esc10", "model=cnn_small")))
+
+
+def test_logmel_cnn_learns_the_fixture(tmp_path: Path, esc50_root: Path) -> None:
+    cfg = compose_cfg(tmp_path, _audio(esc50_root, "model=logmel_cnn", "max_epochs=6",
+                                       "model.time_mask_seconds=0.05"))
+    best = train(cfg)
+    curves = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
+    loss = curves["val/loss"].dropna().to_numpy()
+    assert loss[-1] < 0.7 * loss[0]
+    assert best >= 0.75  # 4 classes: chance is 0.25
+
+
+def test_feature_cache_trains_like_recomputing(tmp_path: Path, esc50_root: Path) -> None:
+    runs = {}
+    for cache in ("true", "false"):
+        cfg = compose_cfg(tmp_path / cache, _audio(
+            esc50_root, *TINY_HUBERT, "model.freeze=all", "model.pooling=layers",
+            "max_epochs=3", "seed=3", f"callbacks.feature_cache.enabled={cache}"))
+        train(cfg)
+        runs[cache] = (_summary(cfg)["metrics"], Path(cfg.paths.output_dir))
+    (cached, cached_dir), (recomputed, _) = runs["true"], runs["false"]
+    assert cached["test/acc"] is not None
+    for name, value in recomputed.items():
+        assert cached[name] == pytest.approx(value, abs=1e-4), name
+    # The frozen backbone is left out of the cached run's checkpoints; the head is in them.
+    state = torch.load(cached_dir / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
+    assert not any(k.startswith("net.backbone.") for k in state)
+    assert any(k.startswith("net.head.") for k in state) and "net.layer_weights" in state
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "madgrad", "adan"])
+def test_study_config_gives_each_optimizer_its_own_grid(tmp_path: Path, optimizer: str) -> None:
+    raw = yaml.safe_load((CONF / "experiment" / "esc10_hubert_optimizers.yaml").read_text())
+    sweep = raw["hydra"]["sweeper"]["params"]
+    assert sweep["optimizer"].split(",") == ["sgd", "adam", "madgrad", "adan"]
+    indices = [int(i) for i in str(sweep["lr_index"]).split(",")]
+    grid = raw["lr_grid"][optimizer]
+    assert indices == list(range(len(grid)))
+    for i in (0, len(grid) - 1):
+        cfg = compose_cfg(tmp_path, ["experiment=esc10_hubert_optimizers",
+                                     f"optimizer={optimizer}", f"lr_index={i}"])
+        assert cfg.lr == grid[i] and cfg.model.freeze == "all" and cfg.batch_size == 20
+        assert (cfg.data.subset, cfg.data.test_fold, cfg.data.val_fold) == ("esc10", 5, 4)
+    claims, problems = parse_claims(pd.Series([raw["claims"]]))
+    assert not problems and {(c.a, c.b, c.metric) for c in claims} >= {
+        ("adan", "adam", "steps_to_target"), ("madgrad", "adam", "test_acc")}
+
+
+def test_augmentation_turns_the_feature_cache_off(tmp_path: Path, esc50_root: Path,
+                                                  caplog) -> None:
+    cfg = compose_cfg(tmp_path, _audio(esc50_root, *TINY_HUBERT, "model.freeze=all",
+                                       "regularization.augment=true", "max_epochs=1"))
+    with caplog.at_level("WARNING", logger="optarena.callbacks.feature_cache"):
+        train(cfg)
+    assert "feature cache off: training augmentation" in caplog.text
+    state = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt",
+                       weights_only=False)["state_dict"]
+    assert any(k.startswith("net.backbone.") for k in state)  # full checkpoint without the cache
+
+
+def test_missing_weights_are_not_called_a_data_mismatch(tmp_path: Path, esc50_root: Path,
+                                                        monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose_cfg(tmp_path, _audio(esc50_root, "model=hubert",
+                                       "model.pretrained=optarena-tests/hubert-not-cached"))
+    with pytest.raises(OptArenaError, match=r"^model.pretrained=optarena-tests/hubert-not-cached: "
+                                            "weights are not in the Hugging Face cache"):
+        train(cfg)
+    assert _summary(cfg)["status"] == "failed"

@@ -35,7 +35,7 @@ def test_mnist_through_the_torchvision_pipeline(make_cfg, tmp_path: Path) -> Non
     write_mnist(tmp_path / "data", train=200, test=40, gz=True)
     cfg = make_cfg("data=mnist", "data.verify_checksums=false", "data.pipeline=torchvision",
                    "data.num_workers=0", "data.val_size=20", "regularization=augment",
-                   "max_epochs=3")
+                   "trainer.log_every_n_steps=1", "max_epochs=3")
     best = train(cfg)
     summary = _summary(tmp_path / "run")
     assert summary["status"] == "completed" and best > 0.3

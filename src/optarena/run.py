@@ -16,6 +16,7 @@ from optarena.callbacks.time_to_target import TimeToTarget
 from optarena.errors import OptArenaError
 from optarena.models.shapes import InputMismatchError
 from optarena.regularization import Regularization
+from optarena.speed import SpeedSettings
 from optarena.tasks.classification import Classifier
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def train(cfg: DictConfig) -> float | None:
         except InputMismatchError as err:
             raise OptArenaError(
                 f"model={model_name} cannot train on data={data_name}: {err}") from err
+        speed = SpeedSettings.from_cfg(cfg)  # precision, channels_last, compile for the device
+        net = speed.prepare(net)
         scheduler = (instantiate(cfg.scheduler, _convert_="all")
                      if cfg.scheduler.get("_target_") else None)
         task = Classifier(
@@ -69,7 +72,8 @@ def train(cfg: DictConfig) -> float | None:
             optimizer_name=choices.get("optimizer", "optimizer"),
         )
         callbacks = _instantiate_all(cfg.callbacks)
-        trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=_instantiate_all(cfg.logger))
+        trainer = instantiate(cfg.trainer, **speed.trainer_kwargs(), callbacks=callbacks,
+                              logger=_instantiate_all(cfg.logger))
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         fit_metrics = dict(trainer.callback_metrics)
         guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)

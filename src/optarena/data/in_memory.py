@@ -2,7 +2,9 @@
 
 A plain iterable instead of torch's DataLoader: when every split is a tensor, per-sample
 indexing, collation and worker processes are pure overhead (see airbench). Lightning accepts
-any iterable with a length as a dataloader.
+any iterable with a length as a dataloader. When training on a GPU the splits move to it once
+(`device_resident`), so batches are sliced, augmented and normalized there: no host-to-device
+copy per batch.
 """
 
 from collections.abc import Callable, Iterator
@@ -11,7 +13,12 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from optarena.errors import OptArenaError
+
 BatchTransform = Callable[[Tensor], Tensor]
+
+# "auto" residency: the splits may take at most this share of the GPU's memory.
+DEVICE_SHARE = 0.25
 
 
 class InMemoryLoader:
@@ -54,10 +61,11 @@ class InMemoryLoader:
         order = order[self.rank :: self.world_size][: self._num_items()].to(self.x.device)
         for i in range(len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.x[idx]
+            # index_select copies whole rows: on the CPU ~20x faster than x[idx]
+            x = self.x.index_select(0, idx)
             if self.transform is not None:
                 x = self.transform(x)
-            yield x, self.y[idx]
+            yield x, self.y.index_select(0, idx)
 
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state()}
@@ -66,11 +74,34 @@ class InMemoryLoader:
         self.generator.set_state(state["generator"])
 
 
+def resident_device(
+    device: torch.device, nbytes: int, policy: bool | str, device_memory: int | None = None
+) -> torch.device:
+    """Where the splits should live when training on `device`.
+
+    policy True: on `device`; False: on the CPU; "auto": on a CUDA device when the splits take
+    at most DEVICE_SHARE of its memory (`device_memory` bytes), else on the CPU.
+    """
+    cpu = torch.device("cpu")
+    if policy is False or device.type == "cpu":
+        return cpu
+    if policy is True:
+        return device
+    if device.type != "cuda":
+        return cpu
+    if device_memory is None:
+        device_memory = torch.cuda.get_device_properties(device).total_memory
+    return device if nbytes <= DEVICE_SHARE * device_memory else cpu
+
+
 class InMemoryDataModule(pl.LightningDataModule):
     """Base for datasets held as tensors: subclasses fill `self.splits` in `setup`.
 
     Public facts every model and callback may rely on: `num_classes`, `input_shape`
     (C, H, W for images, (T,) for waveforms), `class_names`, `target_accuracy`.
+
+    `device_resident` (True | False | "auto"): keep the splits on the training device (learnt
+    from the trainer when the dataloaders are built). Batch transforms then run there too.
     """
 
     num_classes: int
@@ -78,13 +109,15 @@ class InMemoryDataModule(pl.LightningDataModule):
     class_names: list[str]
     target_accuracy: float
 
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(self, batch_size: int = 64, device_resident: bool | str = "auto") -> None:
         super().__init__()
         if batch_size < 1:
-            from optarena.errors import OptArenaError
-
             raise OptArenaError(f"batch_size must be >= 1, got {batch_size}")
+        if device_resident not in (True, False, "auto"):
+            raise OptArenaError(
+                f"data.device_resident must be true, false or auto, got {device_resident!r}")
         self.batch_size = batch_size
+        self.device_resident = device_resident
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self._shuffle_seed = int(torch.randint(0, 2**31 - 1, ()).item())
 
@@ -92,13 +125,32 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The training augmentation applied to whole batches; none by default."""
         return None
 
-    def _loader(self, split: str, train: bool) -> InMemoryLoader:
+    def eval_transform(self) -> BatchTransform | None:
+        """The transform applied to validation and test batches (e.g. normalization)."""
+        return None
+
+    def _split(self, split: str) -> tuple[Tensor, Tensor]:
+        """The split's tensors, moved (once) to where they should live for this trainer."""
         x, y = self.splits[split]
+        if self.trainer is None:  # used outside a Trainer: leave the tensors where they are
+            return x, y
+        nbytes = sum(t.nelement() * t.element_size() for pair in self.splits.values()
+                     for t in pair)
+        device = resident_device(self.trainer.strategy.root_device, nbytes,
+                                 self.device_resident)
+        if x.device != device:
+            x, y = x.to(device), y.to(device)
+            self.splits[split] = (x, y)
+        return x, y
+
+    def _loader(self, split: str, train: bool) -> InMemoryLoader:
+        x, y = self._split(split)
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         return InMemoryLoader(
             x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed + rank,
-            transform=self.train_transform() if train else None, rank=rank, world_size=world,
+            transform=self.train_transform() if train else self.eval_transform(),
+            rank=rank, world_size=world,
         )
 
     def train_dataloader(self) -> InMemoryLoader:

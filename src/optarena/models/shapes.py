@@ -1,5 +1,10 @@
 """Checks that a model can take the data it is given."""
 
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
 from optarena.errors import OptArenaError
 
 
@@ -28,3 +33,20 @@ def require_waveform(in_shape: tuple[int, ...], model: str) -> int:
             "image data"
         )
     return int(in_shape[0])
+
+
+def check_forward(net: nn.Module, in_shape: Sequence[int], model: str) -> None:
+    """One forward pass on a zero batch (eval mode, no grad), so that an input too small for the
+    architecture is a clear error when the model is built, not a crash mid-training."""
+    if any(p.is_meta for p in net.parameters()):
+        return
+    was_training = net.training
+    try:
+        with torch.no_grad():
+            net.eval()(torch.zeros(2, *in_shape))
+    except RuntimeError as err:
+        raise InputMismatchError(
+            f"model={model} cannot take inputs of shape {tuple(in_shape)}: "
+            f"{str(err).splitlines()[0]}") from err
+    finally:
+        net.train(was_training)

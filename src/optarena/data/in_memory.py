@@ -17,8 +17,8 @@ BatchTransform = Callable[[Tensor], Tensor]
 class InMemoryLoader:
     """Yields (x, y) batches from tensors; shuffles with its own seeded generator.
 
-    Under data parallelism each rank takes every `world_size`-th index of the permutation,
-    truncated so that all ranks see the same number of batches.
+    Under data parallelism every rank draws the same permutation (same seed) and takes every
+    `world_size`-th index of it, truncated so that all ranks see the same number of batches.
     """
 
     def __init__(
@@ -40,6 +40,11 @@ class InMemoryLoader:
         self.transform = transform
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
+        # Resume mid-epoch: the generator state before this epoch's permutation, the batches
+        # handed out in this pass, and the batches to skip in the next one.
+        self._epoch_start: Tensor | None = None
+        self._yielded = 0
+        self._skip = 0
 
     def _num_items(self) -> int:
         return len(self.x) // self.world_size
@@ -49,21 +54,34 @@ class InMemoryLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        self._epoch_start = self.generator.get_state()
         n = len(self.x)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order[self.rank :: self.world_size][: self._num_items()].to(self.x.device)
-        for i in range(len(self)):
+        start, self._skip = self._skip, 0
+        self._yielded = start
+        for i in range(start, len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             x = self.x[idx]
             if self.transform is not None:
                 x = self.transform(x)
+            self._yielded = i + 1
             yield x, self.y[idx]
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        """The shuffling state; mid-epoch also the epoch's permutation and batches consumed.
+
+        Lightning fetches one batch ahead: of the batches handed out, the last one is not yet
+        consumed unless the pass is over.
+        """
+        consumed = self._yielded if self._yielded >= len(self) else max(0, self._yielded - 1)
+        if self._epoch_start is not None and 0 < consumed < len(self):
+            return {"generator": self._epoch_start, "position": consumed}
+        return {"generator": self.generator.get_state(), "position": 0}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self._skip = int(state.get("position", 0))
 
 
 class InMemoryDataModule(pl.LightningDataModule):
@@ -97,7 +115,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         return InMemoryLoader(
-            x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed + rank,
+            x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed,
             transform=self.train_transform() if train else None, rank=rank, world_size=world,
         )
 

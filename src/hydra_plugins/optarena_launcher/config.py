@@ -1,6 +1,6 @@
 """`hydra/launcher=parallel`: its settings (override any as hydra.launcher.<name>=...)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -22,6 +22,11 @@ class ParallelLauncherConf:
     n_jobs: Any = None
     # torch/OpenMP threads of each job. null: the cores divided among the jobs running at once.
     threads_per_job: Any = None
+    # Modules a fork server imports once; each job is a fresh process forked from it (no
+    # seconds-long torch import per job; CUDA is never touched before the fork). []: every
+    # job starts a new interpreter (`python train.py ...`), as on systems without fork.
+    preload: list[str] = field(
+        default_factory=lambda: ["torch", "lightning.pytorch", "optarena.run"])
     # Seconds a job gets to stop cleanly (checkpoint, metrics.json) when the sweep is
     # interrupted, before it is killed.
     stop_grace_seconds: float = 30.0

@@ -8,13 +8,12 @@ before the job starts), and a job that dies (exception, segfault, OOM kill) is r
 """
 
 
-import contextlib
 import logging
 import os
 import signal
-import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -32,11 +31,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from hydra_plugins.optarena_launcher import slots as slots_mod
 from hydra_plugins.optarena_launcher.command import config_flags, job_command, script
 from hydra_plugins.optarena_launcher.job_return import read_job_return
+from hydra_plugins.optarena_launcher.processes import JobProcess, Starter
 
 log = logging.getLogger(__name__)
 LOG_NAME = "job.log"
 JOB_MARKER = "OPTARENA_PARALLEL_JOB"  # set in every job's environment: its job directory
-TAIL_LINES = 15
+TAIL_LINES = 40
 
 
 class JobFailed(CompactHydraException):
@@ -52,14 +52,16 @@ class Job:
     resume: bool = False
     devices: int = 1                   # trainer.devices, when a number
     result: JobReturn | None = None
-    proc: subprocess.Popen | None = None
+    proc: JobProcess | None = None
     slot: slots_mod.Slot | None = None
     started: float = 0.0
     return_file: Path = field(default_factory=Path)
 
+    shown: list[str] = field(default_factory=list)  # the overrides that tell jobs apart
+
     @property
     def label(self) -> str:
-        return f"#{self.num} {' '.join(filter_overrides(self.overrides))}"
+        return f"#{self.num} {' '.join(self.shown)}".rstrip()
 
 
 def _signal_name(code: int) -> str:
@@ -77,25 +79,20 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the launcher dies (even by kill -9), never run orphaned."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    # Long lines (faulthandler's module list) are cut so that the stack above them stays in.
+    return "\n".join(ln if len(ln) <= 240 else ln[:237] + "..."
+                     for ln in text.splitlines()[-lines:])
 
 
 class ParallelLauncher(Launcher):
     def __init__(self, gpus: Any = None, jobs_per_gpu: int = 1, gpus_per_job: int | None = None,
                  n_jobs: int | None = None, threads_per_job: int | None = None,
-                 stop_grace_seconds: float = 30.0) -> None:
+                 preload: Sequence[str] = (), stop_grace_seconds: float = 30.0) -> None:
         self.gpus = None if gpus is None else [str(g) for g in gpus]
         self.jobs_per_gpu, self.gpus_per_job = jobs_per_gpu, gpus_per_job
         self.n_jobs, self.threads_per_job = n_jobs, threads_per_job
-        self.stop_grace_seconds = stop_grace_seconds
+        self.preload, self.stop_grace_seconds = list(preload), stop_grace_seconds
+        self._starter: Starter | None = None
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.task_function: TaskFunction | None = None
@@ -147,18 +144,16 @@ class ParallelLauncher(Launcher):
     def _start(self, job: Job, slot: slots_mod.Slot, base_cmd: list[str],
                hydra_overrides: list[str], env: dict[str, str], hide_gpus: bool,
                tmp: Path) -> None:
+        assert self._starter is not None
         job.dir.mkdir(parents=True, exist_ok=True)
         job.return_file = tmp / f"{job.num}.pkl"
         cmd = job_command(base_cmd, hydra_overrides, job.overrides, job.dir, job.num,
                           job.return_file)
-        with open(job.dir / LOG_NAME, "ab") as out:
-            out.write(f"$ {' '.join(cmd)}\n".encode())
-            out.flush()
-            job.proc = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env={**slots_mod.job_env(slot, env, hide_gpus), JOB_MARKER: str(job.dir)},
-                cwd=os.getcwd(),
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+        log_path = job.dir / LOG_NAME
+        with open(log_path, "a") as out:
+            out.write(f"$ {' '.join(cmd)}\n")
+        job_env = {**slots_mod.job_env(slot, env, hide_gpus), JOB_MARKER: str(job.dir)}
+        job.proc = self._starter.start(cmd, job_env, log_path, slot.threads)
         job.slot, job.started = slot, time.perf_counter()
         log.info(f"\t{job.label} : started on {slot.label} -> {job.dir}")
 
@@ -167,7 +162,7 @@ class ParallelLauncher(Launcher):
         from optarena.sweep.outcome import FINISHED, objective, read_summary, record_crash
 
         assert job.proc is not None
-        code, seconds = job.proc.returncode, time.perf_counter() - job.started
+        code, seconds = job.proc.poll(), time.perf_counter() - job.started
         written = read_job_return(job.return_file)
         summary = read_summary(job.dir)
         if written and written["status"] == "COMPLETED" and code == 0:
@@ -185,10 +180,10 @@ class ParallelLauncher(Launcher):
         if code in (-signal.SIGKILL, 137):
             reason += " (out of memory, or killed from outside)"
         log_path = job.dir / LOG_NAME
-        error = f"{reason}; last lines of {log_path}:\n{_tail(log_path)}"
+        error = f"last lines of {log_path}:\n{_tail(log_path)}\n{reason}"
         record = record_crash(job.dir, error, seconds, job.base)
-        message = (f"job {job.label} failed: {reason}. "
-                   f"{_last_line(record.get('error')) or ''} Output: {log_path}")
+        message = (f"job {job.label} failed ({reason}): {_last_line(record.get('error'))} "
+                   f"Output: {log_path}")
         log.error(f"\t{job.label} : FAILED ({reason}) -> {log_path}")
         job.result = self._job_return(job, JobStatus.FAILED, JobFailed(message))
 
@@ -201,14 +196,11 @@ class ParallelLauncher(Launcher):
     def _stop(self, running: list[Job]) -> None:
         """Interrupted: ask the running jobs to stop (they record `failed` and keep last.ckpt)."""
         for job in running:
-            with contextlib.suppress(ProcessLookupError):
-                job.proc.send_signal(signal.SIGTERM)
+            job.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self.stop_grace_seconds
         for job in running:
-            try:
-                job.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                job.proc.kill()
+            if job.proc.wait(max(0.0, deadline - time.monotonic())) is None:
+                job.proc.send_signal(signal.SIGKILL)
                 job.proc.wait()
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
@@ -224,8 +216,12 @@ class ParallelLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        if self._starter is None:  # the fork server imports while the jobs are composed
+            self._starter = Starter(self.preload)
         try:
             jobs = [self._job(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+            for job, shown in zip(jobs, distinguishing(job_overrides), strict=True):
+                job.shown = shown
             todo = deque(job for job in jobs if not self._skip_finished(job))
             gpus = self.gpus if self.gpus is not None else slots_mod.visible_gpus()
             gpus_per_job = self.gpus_per_job or max((job.devices for job in jobs), default=1)
@@ -246,7 +242,8 @@ class ParallelLauncher(Launcher):
                            if not o.startswith("hydra.mode=")]
         env, hide_gpus = dict(os.environ), self.gpus is not None and not gpus
         running: list[Job] = []
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
         try:
             with tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
                 while todo or running:
@@ -265,8 +262,18 @@ class ParallelLauncher(Launcher):
             self._stop(running)
             raise
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
         return [job.result for job in jobs]
+
+
+def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Each job's overrides that differ between jobs (all of them for a single job)."""
+    lists = [filter_overrides(o) for o in job_overrides]
+    if len(lists) < 2:
+        return [list(x) for x in lists]
+    common = set.intersection(*(set(x) for x in lists))
+    return [[o for o in x if o not in common] for x in lists]
 
 
 def _last_line(text: str | None) -> str:

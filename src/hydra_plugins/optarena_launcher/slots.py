@@ -115,4 +115,5 @@ def job_env(slot: Slot, base: dict[str, str], hide_gpus: bool) -> dict[str, str]
         env["CUDA_VISIBLE_DEVICES"] = ",".join(slot.gpus)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(slot.threads)
+    env["PYTHONFAULTHANDLER"] = "1"  # a segfault prints the Python stack to the job's log
     return env

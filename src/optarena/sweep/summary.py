@@ -53,14 +53,17 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
                      str(run.relative_to(sweep_dir)), metrics, summary))
     rows.sort(key=lambda r: r[:2])
     counts = Counter(r[2] for r in rows)
+    # Show what tells the runs apart (the swept values), not what they all share.
+    identities = [set(identity(r[5].get("overrides") or [])) for r in rows]
+    common = set.intersection(*identities) if len(identities) > 1 else set()
     parts = [f"{counts[s]} {s}" for s in (*STATUSES, "unknown") if counts[s]]
     lines = [f"Sweep {sweep_dir}: {len(rows)} run(s): {', '.join(parts) or 'none'}"]
     if rows:
         width = max(3, *(len(r[3]) for r in rows[:MAX_ROWS]))
         lines.append(f"  {'run':<{width}}  {'status':<9} {'val/acc_best':>12} {'test/acc':>8}  "
-                     "overrides / error")
+                     "swept values / error")
     for _, _, status, name, metrics, summary in rows[:MAX_ROWS]:
-        detail = " ".join(identity(summary.get("overrides") or []))
+        detail = " ".join(o for o in identity(summary.get("overrides") or []) if o not in common)
         if status in ("failed", "diverged", "unknown", "running"):
             detail = f"{detail}  <- {_one_line(summary.get('error')) or 'no metrics.json'}"
         lines.append(f"  {name:<{width}}  {status:<9} {_fmt(metrics.get('val/acc_best')):>12} "

@@ -76,36 +76,67 @@ class ExactResume(pl.Callback):
 
     def __init__(self) -> None:
         self._trainer: pl.Trainer | None = None
+        self._metrics: dict[str, float] = {}
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self._trainer = trainer
 
     def state_dict(self) -> dict[str, Any]:
-        rows = []
-        if self._trainer is not None and self._trainer.is_global_zero:
-            for logger in _csv_loggers(self._trainer.loggers):
+        rows, epoch_end, epoch = [], False, 0
+        trainer = self._trainer
+        if trainer is not None and trainer.is_global_zero:
+            for logger in _csv_loggers(trainer.loggers):
                 rows.append(_count_rows(_metrics_file(logger)) + len(logger.experiment.metrics))
-        return {"rng": _rng_states(), "csv_rows": rows}
+            # Saved after the epoch's last batch but before the epoch was closed, which is
+            # when Lightning logs the epoch's training metrics.
+            batches = trainer.fit_loop.epoch_loop.batch_progress.current
+            epochs = trainer.fit_loop.epoch_progress.current
+            epoch_end = (batches.ready >= trainer.num_training_batches
+                         and epochs.completed < epochs.ready)
+            epoch = trainer.current_epoch
+        metrics = {k: float(v) for k, v in (trainer.callback_metrics if trainer else {}).items()
+                   if isinstance(v, (int, float, torch.Tensor)) and torch.numel(torch.as_tensor(v))
+                   == 1}
+        return {"rng": _rng_states(), "csv_rows": rows, "epoch_end": epoch_end, "epoch": epoch,
+                "metrics": metrics}
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run resumed from its final checkpoint (killed while testing) trains no more and
+        # logs nothing: it reports the values logged before the checkpoint.
+        metrics = trainer.callback_metrics
+        for key, value in self._metrics.items():
+            metrics.setdefault(key, torch.tensor(value))
+        self._metrics = {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._metrics = dict(state_dict.get("metrics", {}))
         # Restored before the sanity check and the first batch, neither of which draws from
         # the global generators (validation runs in eval mode, shuffling has its own).
         _set_rng_states(state_dict["rng"])
         if self._trainer is not None and self._trainer.is_global_zero:
             loggers = _csv_loggers(self._trainer.loggers)
+            # Saved at an epoch's end, the checkpoint precedes that epoch's training metrics,
+            # which Lightning logs last and a resumed run does not log again: keep those too.
+            keep_epoch = state_dict["epoch"] if state_dict.get("epoch_end") else None
             for logger, n in zip(loggers, state_dict.get("csv_rows", []), strict=False):
-                self._restore_rows(logger, n)
+                self._restore_rows(logger, n, keep_epoch)
 
     @staticmethod
-    def _restore_rows(logger: CSVLogger, n: int) -> None:
-        """metrics.csv := the first n rows of the interrupted attempt; new rows append."""
+    def _restore_rows(logger: CSVLogger, n: int, keep_epoch: int | None) -> None:
+        """metrics.csv := the rows logged before the checkpoint; new rows append."""
         path = _metrics_file(logger)
         stash = path.with_name(path.name + STASH_SUFFIX)
         if not stash.is_file():
             return
         with open(stash, newline="") as f:
             reader = csv.DictReader(f)
-            fields, rows = list(reader.fieldnames or []), [row for _, row in zip(range(n), reader)]
+            fields, rows = list(reader.fieldnames or []), list(reader)
+        kept = rows[:n]
+        for row in rows[n:]:
+            if keep_epoch is None or row.get("epoch") != str(keep_epoch):
+                break
+            kept.append(row)
+        rows = kept
         with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()

@@ -71,12 +71,11 @@ class InMemoryLoader:
     def state_dict(self) -> dict:
         """The shuffling state; mid-epoch also the epoch's permutation and batches consumed.
 
-        Lightning fetches one batch ahead: of the batches handed out, the last one is not yet
-        consumed unless the pass is over.
+        Lightning fetches no batch ahead from a loader that has a length, so the batches
+        handed out are the batches trained on.
         """
-        consumed = self._yielded if self._yielded >= len(self) else max(0, self._yielded - 1)
-        if self._epoch_start is not None and 0 < consumed < len(self):
-            return {"generator": self._epoch_start, "position": consumed}
+        if self._epoch_start is not None and 0 < self._yielded < len(self):
+            return {"generator": self._epoch_start, "position": self._yielded}
         return {"generator": self.generator.get_state(), "position": 0}
 
     def load_state_dict(self, state: dict) -> None:
@@ -105,6 +104,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.batch_size = batch_size
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self._shuffle_seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        # The training loader's shuffling state travels in checkpoints through the datamodule:
+        # Lightning restores a loader's own state only when resuming mid-epoch.
+        self._train_loader: InMemoryLoader | None = None
+        self._train_state: dict | None = None
 
     def train_transform(self) -> BatchTransform | None:
         """The training augmentation applied to whole batches; none by default."""
@@ -120,7 +123,18 @@ class InMemoryDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> InMemoryLoader:
-        return self._loader("train", train=True)
+        loader = self._loader("train", train=True)
+        if self._train_state is not None:
+            loader.load_state_dict(self._train_state)
+            self._train_state = None
+        self._train_loader = loader
+        return loader
+
+    def state_dict(self) -> dict:
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._train_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> InMemoryLoader:
         return self._loader("val", train=False)

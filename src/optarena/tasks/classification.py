@@ -79,6 +79,13 @@ class Classifier(pl.LightningModule):
         self._fit_start = time.perf_counter()
         self._set_optimizer_mode(train=True)
 
+    def on_train_epoch_start(self) -> None:
+        # A run resumed from an end-of-epoch checkpoint restored the finished epoch's counts:
+        # start afresh, unless resuming mid-epoch (some but not all batches done).
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        if done == 0 or done >= self.trainer.num_training_batches:
+            self.train_acc.reset()
+
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
     ) -> torch.Tensor:

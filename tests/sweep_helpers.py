@@ -44,10 +44,20 @@ def crash(at_step: int, **kwargs: object) -> list[str]:
             *(f"+callbacks.crash.{k}={v}" for k, v in kwargs.items())]
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+            "HYDRA_FULL_ERROR": "0"}
+
+
 def run(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """`python train.py ARGS` in cwd, in a session of its own (a killed group spares pytest)."""
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-           "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd, env=_env(),
                           text=True, capture_output=True, timeout=timeout,
                           start_new_session=True)
+
+
+def popen(cwd: Path, *args: str) -> subprocess.Popen:
+    """`python train.py ARGS` started in cwd; `.communicate()` waits for its output."""
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], cwd=cwd,
+                            env=_env(), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)

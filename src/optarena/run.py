@@ -37,9 +37,14 @@ def train(cfg: DictConfig) -> float:
     from its last.ckpt (docs/sweeps.md).
     """
     run_dir = Path(cfg.paths.output_dir)
-    config_check.check(cfg)
-    lr = config_check.resolved_lr(cfg)
-    distributed.check_no_sweep_relaunch(cfg)
+    try:
+        config_check.check(cfg)
+        lr = config_check.resolved_lr(cfg)
+        distributed.check_no_sweep_relaunch(cfg)
+    except OptArenaError as err:
+        if not (run_dir / "metrics.json").exists():  # never over an earlier attempt's record
+            RunSummary(run_dir, cfg, None).write_failed(err)
+        raise
     ckpt_path, resumed_at_step = cfg.ckpt_path, None
     if cfg.get("resume"):
         point = resume.plan(run_dir, overrides())

@@ -65,7 +65,8 @@ class RunSummary:
         self.base = {
             "data": choices.get("data"), "model": choices.get("model"),
             "optimizer": choices.get("optimizer"), "scheduler": choices.get("scheduler"),
-            "lr": lr, "seed": cfg.seed, "overrides": overrides(), "resumed_at_step": resumed_at_step,
+            "lr": lr, "seed": cfg.seed, "overrides": overrides(),
+            "resumed_at_step": resumed_at_step,
             "hparams": {
                 "batch_size": cfg.batch_size, "max_epochs": cfg.max_epochs,
                 "optimizer": OmegaConf.to_container(cfg.optimizer, resolve=True),

@@ -1,1 +1,1 @@
-"""Sweeps: run outcomes seen from the launcher, resume, the end-of-sweep summary (docs/sweeps.md)."""
+"""Sweeps: run outcomes seen by a launcher, resume, the end-of-sweep summary."""

@@ -71,7 +71,7 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
     if len(rows) > MAX_ROWS:
         lines.append(f"  ... {len(rows) - MAX_ROWS} more (best completed shown first)")
     if rows:
-        lines.append(f"Each run: {sweep_dir}/<run>/ (metrics.json, job.log, checkpoints/). "
+        lines.append(f"Each run: {sweep_dir}/<run>/ (metrics.json, checkpoints/, job.log). "
                      f"Report: python -m optarena.report {sweep_dir}")
     if counts["failed"] or counts["unknown"] or counts["running"]:
         lines.append("Not finished: fix the cause, then run the same command with resume=true "

@@ -16,7 +16,7 @@ from optarena.resolvers import register
 register()
 # conf/hydra/launcher/ray.yaml is checked against the Ray plugin's schema of the same name, as
 # intended; Hydra's notice that such matching is deprecated is noise to our users.
-warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema.*")
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema")
 
 
 def _in_multirun() -> bool:

@@ -29,7 +29,7 @@ def _runs(sweep_dir: Path) -> dict[int, dict]:
             for p in sweep_dir.glob("*/metrics.json")}
 
 
-@pytest.mark.filterwarnings("ignore:.*validated against ConfigStore schema")
+@pytest.mark.filterwarnings("ignore:(?s).*validated against ConfigStore schema")
 def test_slurm_ray_and_optuna_configs_compose() -> None:
     slurm = _compose("hydra/launcher=slurm", "hydra.launcher.partition=gpu").hydra.launcher
     assert slurm._target_.endswith("submitit_launcher.SlurmLauncher")

@@ -42,11 +42,14 @@ def test_jobs_per_gpu_gpus_per_job_and_caps() -> None:
         plan_slots(["0", "1"], n_jobs_total=2, gpus_per_job=3)
 
 
+def _places(slots: list) -> list[tuple]:
+    return [(s.gpus, s.threads) for s in slots]
+
+
 def test_cpu_only_machine_divides_the_cores() -> None:
-    slots = plan_slots([], n_jobs_total=18, cpus=8)
-    assert len(slots) == 8 and all(s == Slot((), 1) for s in slots)
-    assert plan_slots([], n_jobs_total=2, cpus=8) == [Slot((), 4)] * 2
-    assert plan_slots([], n_jobs_total=18, n_jobs=3, cpus=8) == [Slot((), 2)] * 3
+    assert _places(plan_slots([], n_jobs_total=18, cpus=8)) == [((), 1)] * 8
+    assert _places(plan_slots([], n_jobs_total=2, cpus=8)) == [((), 4)] * 2
+    assert _places(plan_slots([], n_jobs_total=18, n_jobs=3, cpus=8)) == [((), 2)] * 3
     assert plan_slots([], n_jobs_total=5, threads_per_job=3, cpus=2)[0].threads == 3
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +52,7 @@ def record_crash(run_dir: Path, error: str, seconds: float, base: dict[str, Any]
         **base, "hparams": {}, "metrics": dict.fromkeys(METRIC_NAMES), "target": None,
         "diverged_step": None, "epochs": 0, "steps": 0, "versions": {},
     }
-    record.update(status="failed", error=error, wall_seconds=round(seconds, 3),
-                  ended=time.strftime("%Y-%m-%d %H:%M:%S"))
+    record.update(status="failed", error=error, wall_seconds=round(seconds, 3))
     path.parent.mkdir(parents=True, exist_ok=True)
     _write(path, record)
     return record

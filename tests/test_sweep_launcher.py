@@ -51,6 +51,8 @@ def test_cpu_only_machine_divides_the_cores() -> None:
     assert _places(plan_slots([], n_jobs_total=2, cpus=8)) == [((), 4)] * 2
     assert _places(plan_slots([], n_jobs_total=18, n_jobs=3, cpus=8)) == [((), 2)] * 3
     assert plan_slots([], n_jobs_total=5, threads_per_job=3, cpus=2)[0].threads == 3
+    ddp = plan_slots([], n_jobs_total=9, gpus_per_job=2, cpus=8)  # 2 processes per job
+    assert _places(ddp) == [((), 1)] * 4  # 4 jobs x 2 processes x 1 thread = 8 cores
 
 
 def test_visible_devices_and_the_job_environment() -> None:

@@ -56,7 +56,6 @@ class Job:
     slot: slots_mod.Slot | None = None
     started: float = 0.0
     return_file: Path = field(default_factory=Path)
-
     shown: list[str] = field(default_factory=list)  # the overrides that tell jobs apart
 
     @property
@@ -182,8 +181,9 @@ class ParallelLauncher(Launcher):
         log_path = job.dir / LOG_NAME
         error = f"last lines of {log_path}:\n{_tail(log_path)}\n{reason}"
         record = record_crash(job.dir, error, seconds, job.base)
-        message = (f"job {job.label} failed ({reason}): {_last_line(record.get('error'))} "
-                   f"Output: {log_path}")
+        # The run's own record (an exception it caught) names the cause; a crash has none.
+        cause = _last_line(record.get("error")) if record.get("error") != error else ""
+        message = f"job {job.label} failed ({reason}). {cause} Output: {log_path}"
         log.error(f"\t{job.label} : FAILED ({reason}) -> {log_path}")
         job.result = self._job_return(job, JobStatus.FAILED, JobFailed(message))
 

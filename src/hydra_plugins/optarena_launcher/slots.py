@@ -69,8 +69,9 @@ def plan_slots(
     """The slots for `n_jobs_total` jobs, ordered so that the first ones spread over the GPUs.
 
     GPU machines: every `gpus_per_job` GPUs form a group, each group is `jobs_per_gpu` slots.
-    CPU-only: `n_jobs` slots (default: one per core). At most `n_jobs` and at most
-    `n_jobs_total` slots are made; the cores are divided evenly among them.
+    CPU-only: `n_jobs` slots (default: one per core, or per `gpus_per_job` cores, as a DDP job
+    runs that many processes on the CPU too). At most `n_jobs` and at most `n_jobs_total`
+    slots are made; the cores are divided evenly among all the processes.
     """
     for name, value in (("jobs_per_gpu", jobs_per_gpu), ("gpus_per_job", gpus_per_job)):
         if value < 1:
@@ -86,9 +87,9 @@ def plan_slots(
                   for i in range(0, len(gpus) - gpus_per_job + 1, gpus_per_job)]
         places: list[tuple[str, ...]] = [g for _ in range(jobs_per_gpu) for g in groups]
     else:
-        places = [()] * (n_jobs or cpus)
+        places = [()] * (n_jobs or max(1, cpus // gpus_per_job))
     count = max(1, min(len(places), n_jobs or len(places), n_jobs_total))
-    threads = threads_per_job or max(1, cpus // count)
+    threads = threads_per_job or max(1, cpus // (count * gpus_per_job))
     return [Slot(gpus=p, threads=threads) for p in places[:count]]
 
 

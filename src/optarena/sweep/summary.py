@@ -103,6 +103,8 @@ class SweepSummary(Callback):
         if self.sweep_dir is None or not self.sweep_dir.is_dir():
             return None
         text, counts = summarize(self.sweep_dir)
+        if not counts:  # stopped before any job (a bad launcher setting): its error says why
+            return counts
         sys.stdout.flush()
         print(text, flush=True)
         return counts

@@ -54,7 +54,8 @@ def test_killed_sweep_resumes_only_the_rest_and_matches_an_unbroken_run(tmp_path
     assert _curves(second) == _curves(unbroken)
 
 
-def test_resume_skips_a_finished_run_and_refuses_a_different_one(tmp_path: Path) -> None:
+def test_resume_skips_a_finished_run_and_refuses_a_different_one(tmp_path: Path,
+                                                                 monkeypatch) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     record = {"status": "diverged", "overrides": ["debug=fast", "logger=csv", "seed=3"],
@@ -63,6 +64,9 @@ def test_resume_skips_a_finished_run_and_refuses_a_different_one(tmp_path: Path)
     cfg = compose_cfg(tmp_path, ["debug=fast", "logger=csv", "seed=3", "resume=true"])
     assert train(cfg) == 0.0  # no training: a run that diverged before validation returns 0
     assert json.loads((run_dir / "metrics.json").read_text()) == record
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # a requeued SLURM job resumes by itself
+    assert train(compose_cfg(tmp_path, ["debug=fast", "logger=csv", "seed=3"])) == 0.0
+    monkeypatch.delenv("SLURM_RESTART_COUNT")
     cfg = compose_cfg(tmp_path, ["debug=fast", "logger=csv", "seed=4", "resume=true"])
     with pytest.raises(OptArenaError, match=r"holds another run \(.*seed=3\), not this one"):
         train(cfg)

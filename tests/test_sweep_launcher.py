@@ -93,6 +93,10 @@ def test_parallel_sweep_records_a_crash_and_a_segfault_and_goes_on(tmp_path: Pat
     assert sorted(runs) == [0, 1, 2, 3]
     assert [runs[i]["status"] for i in range(4)] == ["completed", "completed", "failed", "failed"]
     assert runs[0]["metrics"]["val/acc_best"] > 0.5
+    # What the job returned (for sweepers such as Optuna) reached the launcher.
+    launcher_log = out.stdout + out.stderr
+    assert "#0 seed=0 : completed in" in launcher_log
+    assert f"returned {runs[0]['metrics']['val/acc_best']}" in launcher_log
     assert "RuntimeError: forced crash at step 3" in runs[2]["error"]
     # The segfaulted job could not write its metrics.json: the launcher did, with its log tail.
     assert runs[3]["error"].endswith("killed by SIGSEGV")

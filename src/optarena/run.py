@@ -46,7 +46,7 @@ def train(cfg: DictConfig) -> float:
             RunSummary(run_dir, cfg, None).write_failed(err)
         raise
     ckpt_path, resumed_at_step = cfg.ckpt_path, None
-    if cfg.get("resume"):
+    if cfg.get("resume") or resume.requeued():
         point = resume.plan(run_dir, overrides())
         if point.action == "skip":
             log.info("resume: %s is already %s; nothing to do", run_dir, point.summary["status"])

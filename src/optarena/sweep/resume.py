@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,11 @@ def plan(run_dir: Path, overrides: list[str]) -> ResumePlan:
     if ckpt.is_file():
         return ResumePlan("continue", summary=summary, ckpt=ckpt)
     return ResumePlan("fresh", summary=summary)
+
+
+def requeued() -> bool:
+    """A SLURM job started again after a time limit or preemption (submitit's requeue)."""
+    return int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0) > 0
 
 
 def in_sweep() -> bool:

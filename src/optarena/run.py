@@ -83,7 +83,10 @@ def train(cfg: DictConfig) -> float:
         if resumed_at_step is not None and summary.enabled:
             prepare_loggers_for_resume(loggers, resumed_at_step)
         trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        with warnings.catch_warnings():
+            if resumed_at_step is not None:  # continuing in its own folder is the point
+                warnings.filterwarnings("ignore", ".*directory .* exists and is not empty.*")
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         fit_metrics = dict(trainer.callback_metrics)
         guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
         diverged = guard is not None and guard.diverged

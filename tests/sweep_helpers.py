@@ -16,22 +16,23 @@ QUICK = ["debug=fast", "logger=csv", "model=mlp"]
 class Crash(pl.Callback):
     """Makes a run die once it reached `at_step`: how = raise | segfault | kill | kill_group.
 
-    `plan[seed]` picks how per job of a sweep over seeds ('none': no crash). It fires once per
+    In a sweep `plan[job number]` picks how for each job ('none': no crash). It fires once per
     run folder (a marker file there), so that the resumed or repeated job runs through.
     """
 
     def __init__(self, at_step: int, how: str = "raise", plan: list[str] | None = None) -> None:
-        self.at_step = at_step
-        self.how = plan[int(os.environ.get("PL_GLOBAL_SEED", 0))] if plan else how
+        self.at_step, self.how, self.plan = at_step, how, plan
 
     def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
-        marker = Path(trainer.default_root_dir) / "crash.marker"
-        if self.how == "none" or trainer.global_step < self.at_step or marker.exists():
+        run_dir = Path(trainer.default_root_dir)
+        how = self.plan[int(run_dir.name)] if self.plan else self.how  # sweep/<job number>
+        marker = run_dir / "crash.marker"
+        if how == "none" or trainer.global_step < self.at_step or marker.exists():
             return
         marker.touch()
-        if self.how == "raise":
+        if how == "raise":
             raise RuntimeError(f"forced crash at step {trainer.global_step}")
-        sig = {"segfault": signal.SIGSEGV, "kill": signal.SIGKILL}.get(self.how)
+        sig = {"segfault": signal.SIGSEGV, "kill": signal.SIGKILL}.get(how)
         if sig is not None:
             os.kill(os.getpid(), sig)
         os.killpg(os.getpgrp(), signal.SIGKILL)  # kill_group: the whole sweep, launcher included

@@ -1,7 +1,6 @@
 """The parallel launcher: GPU slots, job commands, and a real 4-job sweep with crashes."""
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -83,29 +82,34 @@ def _summary(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow
-def test_parallel_sweep_records_a_crash_and_a_segfault_and_goes_on(tmp_path: Path) -> None:
+def test_parallel_sweep_records_crashes_and_divergence_and_goes_on(tmp_path: Path) -> None:
+    # Jobs: #0 lr=0.1 seed=0 trains, #1 lr=0.1 seed=1 raises, #2 lr=10000.0 seed=0 diverges,
+    # #3 lr=10000.0 seed=1 segfaults at its first step.
     out = run(tmp_path, "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
-              "seed=0,1,2,3", *QUICK, "max_epochs=1", "hydra.sweep.dir=sweep",
-              *crash(3, plan="[none,none,raise,segfault]"))
+              "optimizer=sgd", "lr=0.1,10000.0", "seed=0,1", *QUICK, "max_epochs=1",
+              "hydra.sweep.dir=sweep", *crash(1, plan="[none,raise,none,segfault]"))
     assert out.returncode == 1, out.stderr[-3000:]
     runs = {int(p.parent.name): _summary(p.parent) for p in (tmp_path / "sweep").glob("*/"
                                                                                      "metrics.json")}
     assert sorted(runs) == [0, 1, 2, 3]
-    assert [runs[i]["status"] for i in range(4)] == ["completed", "completed", "failed", "failed"]
+    statuses = [runs[i]["status"] for i in range(4)]
+    assert statuses == ["completed", "failed", "diverged", "failed"]
     assert runs[0]["metrics"]["val/acc_best"] > 0.5
     # What the job returned (for sweepers such as Optuna) reached the launcher.
     launcher_log = out.stdout + out.stderr
-    assert "#0 seed=0 : completed in" in launcher_log
+    assert "#0 lr=0.1 seed=0 : completed in" in launcher_log
     assert f"returned {runs[0]['metrics']['val/acc_best']}" in launcher_log
-    assert "RuntimeError: forced crash at step 3" in runs[2]["error"]
+    assert "#2 lr=10000.0 seed=0 : diverged in" in launcher_log
+    assert "RuntimeError: forced crash at step 1" in runs[1]["error"]
     # The segfaulted job could not write its metrics.json: the launcher did, with its log tail.
     assert runs[3]["error"].endswith("killed by SIGSEGV")
     assert "Segmentation fault" in runs[3]["error"]  # faulthandler's report, from job.log
-    assert runs[3]["seed"] == 3 and runs[3]["data"] == "digits"
+    assert runs[3]["seed"] == 1 and runs[3]["data"] == "digits" and runs[3]["lr"] == 1e4
     assert (tmp_path / "sweep" / "3" / "job.log").is_file()
     summary = out.stdout[out.stdout.index("Sweep sweep:"):]
-    assert "4 run(s): 2 completed, 2 failed" in summary
-    assert "seed=2  <- RuntimeError: forced crash at step 3" in summary
-    assert "seed=3  <- killed by SIGSEGV" in summary
+    assert "4 run(s): 1 completed, 1 diverged, 2 failed" in summary
+    assert "lr=0.1 seed=1  <- RuntimeError: forced crash at step 1" in summary
+    assert "lr=10000.0 seed=1  <- killed by SIGSEGV" in summary
+    assert "lr=10000.0 seed=0  <- training loss" in summary
     assert "resume=true hydra.sweep.dir=sweep" in summary
-    assert os.path.isdir(tmp_path / "sweep") and not (tmp_path / "multirun").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]

@@ -81,7 +81,7 @@ def test_runs_started_together_get_their_own_folders(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_in_a_two_job_sweep_runs_two_jobs(tmp_path: Path) -> None:
     out = run(tmp_path, "-m", "trainer=ddp", "trainer.accelerator=cpu", "seed=0,1", *QUICK,
-              "hydra.launcher.n_jobs=2",
+              "hydra.launcher.n_jobs=2", "hydra.launcher.preload=[]",  # new interpreters
               "max_epochs=1", "hydra.sweep.dir=sweep")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     runs = _runs(tmp_path / "sweep")

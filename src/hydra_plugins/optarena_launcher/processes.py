@@ -116,7 +116,8 @@ class Starter:
 
     def __init__(self, preload: Sequence[str]) -> None:
         self.ctx = None
-        if preload and "forkserver" in multiprocessing.get_all_start_methods():
+        # Linux only: macOS system libraries are not safe to use in a forked process.
+        if preload and sys.platform == "linux":
             self.ctx = multiprocessing.get_context("forkserver")
             self.ctx.set_forkserver_preload(list(preload))
             saved = {k: os.environ.get(k) for k in _SERVER_ENV}

@@ -193,11 +193,15 @@ class ParallelLauncher(Launcher):
         ret.return_value = value
         return ret
 
-    def _stop(self, running: list[Job]) -> None:
-        """Interrupted: ask the running jobs to stop (they record `failed` and keep last.ckpt)."""
-        for job in running:
-            job.proc.send_signal(signal.SIGTERM)
+    def _stop(self, running: list[Job], ctrl_c: bool) -> None:
+        """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt)."""
         deadline = time.monotonic() + self.stop_grace_seconds
+        if ctrl_c:  # the terminal sent SIGINT to the jobs too: let them finish stopping first
+            for job in running:
+                job.proc.wait(max(0.0, min(5.0, deadline - time.monotonic())))
+        for job in running:
+            if job.proc.poll() is None:
+                job.proc.send_signal(signal.SIGTERM)
         for job in running:
             if job.proc.wait(max(0.0, deadline - time.monotonic())) is None:
                 job.proc.send_signal(signal.SIGKILL)
@@ -257,10 +261,12 @@ class ParallelLauncher(Launcher):
                         pool.give_back(job.slot)
                         self._finish(job)
                     time.sleep(0.1)
-        except KeyboardInterrupt:
-            log.error(f"Interrupted: stopping {len(running)} running job(s)")
-            self._stop(running)
-            raise
+        except KeyboardInterrupt as err:
+            sig = err.signum if isinstance(err, Terminated) else signal.SIGINT
+            log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
+                      "running job(s); they keep their last.ckpt for resume=true")
+            self._stop(running, ctrl_c=sig == signal.SIGINT)
+            sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
@@ -281,5 +287,13 @@ def _last_line(text: str | None) -> str:
     return lines[-1].strip() + "." if lines else ""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the running jobs are stopped cleanly."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received {signal.Signals(signum).name}")
+        self.signum = signum
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(f"received {signal.Signals(signum).name}")
+    raise Terminated(signum)

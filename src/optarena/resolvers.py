@@ -23,7 +23,17 @@ def run_id(output_dir: str) -> str:
     return "_".join(parts[-3:])
 
 
+def lr_search_range(default_lr: float, decades: float = 2.0) -> str:
+    """Optuna's lr search space: log-uniform over `decades` either side of the default lr."""
+    low, high = float(default_lr) / 10**decades, float(default_lr) * 10**decades
+    return f"tag(log, interval({low:.3g}, {high:.3g}))"
+
+
 def register() -> None:
-    for name, fn in {"optarena.run_name": run_name, "optarena.run_id": run_id}.items():
+    from optarena.sweep.run_dirs import unique_dir
+
+    resolvers = {"optarena.run_name": run_name, "optarena.run_id": run_id,
+                 "optarena.unique_dir": unique_dir, "optarena.lr_search_range": lr_search_range}
+    for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=False)

@@ -11,12 +11,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from optarena import config_check
 from optarena.callbacks.divergence import DivergenceGuard
-from optarena.callbacks.run_summary import RunSummary, group_choices
+from optarena.callbacks.exact_resume import prepare_loggers_for_resume
+from optarena.callbacks.run_summary import RunSummary, group_choices, overrides
 from optarena.callbacks.time_to_target import TimeToTarget
 from optarena.errors import OptArenaError
 from optarena.models.shapes import InputMismatchError
 from optarena.regularization import Regularization
 from optarena.speed import SpeedSettings
+from optarena.sweep import distributed, resume
+from optarena.sweep.outcome import objective
 from optarena.tasks.classification import Classifier
 
 log = logging.getLogger(__name__)
@@ -40,11 +43,29 @@ def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
 
 
-def train(cfg: DictConfig) -> float | None:
-    """Train, test on the best-validation checkpoint, write metrics.json; return val/acc_best."""
-    config_check.check(cfg)
-    lr = config_check.resolved_lr(cfg)
-    summary = RunSummary(Path(cfg.paths.output_dir), cfg, lr)
+def train(cfg: DictConfig) -> float:
+    """Train, test on the best-validation checkpoint, write metrics.json; return val/acc_best.
+
+    resume=true: a finished run returns its recorded result, an interrupted one continues
+    from its last.ckpt (docs/sweeps.md).
+    """
+    run_dir = Path(cfg.paths.output_dir)
+    try:
+        config_check.check(cfg)
+        lr = config_check.resolved_lr(cfg)
+        distributed.check_no_sweep_relaunch(cfg)
+    except OptArenaError as err:
+        if not (run_dir / "metrics.json").exists():  # never over an earlier attempt's record
+            RunSummary(run_dir, cfg, None).write_failed(err)
+        raise
+    ckpt_path, resumed_at_step = cfg.ckpt_path, None
+    if cfg.get("resume") or resume.requeued():
+        point = resume.plan(run_dir, overrides())
+        if point.action == "skip":
+            log.info("resume: %s is already %s; nothing to do", run_dir, point.summary["status"])
+            return objective(point.summary)
+        ckpt_path, resumed_at_step = resume.start_from(point, run_dir, cfg.ckpt_path)
+    summary = RunSummary(run_dir, cfg, lr, resumed_at_step=resumed_at_step)
     summary.write("running")
     trainer = None
     try:
@@ -72,9 +93,15 @@ def train(cfg: DictConfig) -> float | None:
             optimizer_name=choices.get("optimizer", "optimizer"),
         )
         callbacks = _instantiate_all(cfg.callbacks)
+        loggers = _instantiate_all(cfg.logger)
+        if resumed_at_step is not None and summary.enabled:
+            prepare_loggers_for_resume(loggers, resumed_at_step)
         trainer = instantiate(cfg.trainer, **speed.trainer_kwargs(), callbacks=callbacks,
-                              logger=_instantiate_all(cfg.logger))
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+                              logger=loggers)
+        with warnings.catch_warnings():
+            if resumed_at_step is not None:  # continuing in its own folder is the point
+                warnings.filterwarnings("ignore", ".*directory .* exists and is not empty.*")
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         fit_metrics = dict(trainer.callback_metrics)
         guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
         diverged = guard is not None and guard.diverged
@@ -95,7 +122,7 @@ def train(cfg: DictConfig) -> float | None:
         _log_hparams(trainer, cfg, result)
         log.info("%s: val/acc_best=%s test/acc=%s -> %s", result["status"],
                  result["metrics"]["val/acc_best"], result["metrics"]["test/acc"], summary.path)
-        return result["metrics"]["val/acc_best"]
+        return objective(result)
     except BaseException as err:
         progress = ({"epochs": trainer.current_epoch, "steps": trainer.global_step}
                     if trainer else {})

@@ -37,6 +37,12 @@ class DivergenceGuard(pl.Callback):
             self.diverged_step = trainer.global_step
             trainer.should_stop = True
 
+    def state_dict(self) -> dict:
+        return {"start_loss": self.start_loss}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.start_loss = state_dict.get("start_loss")
+
     @property
     def diverged(self) -> bool:
         return self.diverged_step is not None

@@ -43,22 +43,30 @@ def group_choices() -> dict[str, str]:
 
 
 def overrides() -> list[str]:
+    """The run's command-line overrides, without `resume=...` (how to run, not what)."""
     from hydra.core.hydra_config import HydraConfig
 
-    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
 
 
 class RunSummary:
     """Writes <run dir>/metrics.json: `running` at start, then the outcome."""
 
-    def __init__(self, run_dir: Path, cfg: DictConfig, lr: float | None) -> None:
+    def __init__(self, run_dir: Path, cfg: DictConfig, lr: float | None,
+                 resumed_at_step: int | None = None) -> None:
+        from lightning.fabric.utilities.rank_zero import rank_zero_only
+
         self.path = Path(run_dir) / "metrics.json"
+        self.enabled = rank_zero_only.rank == 0  # DDP: rank 0 writes, the other ranks only train
         self.started = time.perf_counter()
         choices = group_choices()
         self.base = {
             "data": choices.get("data"), "model": choices.get("model"),
             "optimizer": choices.get("optimizer"), "scheduler": choices.get("scheduler"),
             "lr": lr, "seed": cfg.seed, "overrides": overrides(),
+            "resumed_at_step": resumed_at_step,
             "hparams": {
                 "batch_size": cfg.batch_size, "max_epochs": cfg.max_epochs,
                 "optimizer": OmegaConf.to_container(cfg.optimizer, resolve=True),
@@ -78,6 +86,8 @@ class RunSummary:
             "wall_seconds": round(time.perf_counter() - self.started, 3),
             "versions": _versions(),
         }
+        if not self.enabled:
+            return summary
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(summary, indent=2) + "\n")

@@ -13,9 +13,10 @@ class TimeToTarget(pl.Callback):
         self.step: int | None = None
         self.seconds: float | None = None
         self._start = time.perf_counter()
+        self._elapsed_before = 0.0  # training time of the attempts before a resume
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._start = time.perf_counter()
+        self._start = time.perf_counter() - self._elapsed_before
         if self.target is None:
             self.target = getattr(trainer.datamodule, "target_accuracy", None)
 
@@ -32,8 +33,10 @@ class TimeToTarget(pl.Callback):
                 "seconds": self.seconds}
 
     def state_dict(self) -> dict:
-        return {"target": self.target, "step": self.step, "seconds": self.seconds}
+        return {"target": self.target, "step": self.step, "seconds": self.seconds,
+                "elapsed": time.perf_counter() - self._start}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.target, self.step, self.seconds = (state_dict["target"], state_dict["step"],
                                                 state_dict["seconds"])
+        self._elapsed_before = state_dict.get("elapsed", 0.0)

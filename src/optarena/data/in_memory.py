@@ -24,8 +24,8 @@ DEVICE_SHARE = 0.25
 class InMemoryLoader:
     """Yields (x, y) batches from tensors; shuffles with its own seeded generator.
 
-    Under data parallelism each rank takes every `world_size`-th index of the permutation,
-    truncated so that all ranks see the same number of batches.
+    Under data parallelism every rank draws the same permutation (same seed) and takes every
+    `world_size`-th index of it, truncated so that all ranks see the same number of batches.
     """
 
     def __init__(
@@ -47,6 +47,11 @@ class InMemoryLoader:
         self.transform = transform
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
+        # Resume mid-epoch: the generator state before this epoch's permutation, the batches
+        # handed out in this pass, and the batches to skip in the next one.
+        self._epoch_start: Tensor | None = None
+        self._yielded = 0
+        self._skip = 0
 
     def _num_items(self) -> int:
         return len(self.x) // self.world_size
@@ -56,22 +61,34 @@ class InMemoryLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        self._epoch_start = self.generator.get_state()
         n = len(self.x)
         order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order[self.rank :: self.world_size][: self._num_items()].to(self.x.device)
-        for i in range(len(self)):
+        start, self._skip = self._skip, 0
+        self._yielded = start
+        for i in range(start, len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             # index_select copies whole rows: on the CPU ~20x faster than x[idx]
             x = self.x.index_select(0, idx)
             if self.transform is not None:
                 x = self.transform(x)
+            self._yielded = i + 1
             yield x, self.y.index_select(0, idx)
 
     def state_dict(self) -> dict:
-        return {"generator": self.generator.get_state()}
+        """The shuffling state; mid-epoch also the epoch's permutation and batches consumed.
+
+        Lightning fetches no batch ahead from a loader that has a length, so the batches
+        handed out are the batches trained on.
+        """
+        if self._epoch_start is not None and 0 < self._yielded < len(self):
+            return {"generator": self._epoch_start, "position": self._yielded}
+        return {"generator": self.generator.get_state(), "position": 0}
 
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
+        self._skip = int(state.get("position", 0))
 
 
 def resident_device(
@@ -120,6 +137,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.device_resident = device_resident
         self.splits: dict[str, tuple[Tensor, Tensor]] = {}
         self._shuffle_seed = int(torch.randint(0, 2**31 - 1, ()).item())
+        # The training loader's shuffling state travels in checkpoints through the datamodule:
+        # Lightning restores a loader's own state only when resuming mid-epoch.
+        self._train_loader: InMemoryLoader | None = None
+        self._train_state: dict | None = None
 
     def train_transform(self) -> BatchTransform | None:
         """The training augmentation applied to whole batches; none by default."""
@@ -148,13 +169,24 @@ class InMemoryDataModule(pl.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         return InMemoryLoader(
-            x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed + rank,
+            x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed,
             transform=self.train_transform() if train else self.eval_transform(),
             rank=rank, world_size=world,
         )
 
     def train_dataloader(self) -> InMemoryLoader:
-        return self._loader("train", train=True)
+        loader = self._loader("train", train=True)
+        if self._train_state is not None:
+            loader.load_state_dict(self._train_state)
+            self._train_state = None
+        self._train_loader = loader
+        return loader
+
+    def state_dict(self) -> dict:
+        return {"train_loader": self._train_loader.state_dict()} if self._train_loader else {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._train_state = state_dict.get("train_loader")
 
     def val_dataloader(self) -> InMemoryLoader:
         return self._loader("val", train=False)

@@ -49,7 +49,12 @@ class Classifier(pl.LightningModule):
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
         self.val_acc_best = MaxMetric()
+        # Checkpointed, so that a resumed run continues the epoch's training metrics and the
+        # best validation accuracy instead of starting them afresh.
+        for metric in (self.train_acc, self.val_acc_best):
+            metric.persistent(True)
         self._fit_start = time.perf_counter()
+        self._seconds_before = 0.0  # training time of the attempts before a resume
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -61,12 +66,25 @@ class Classifier(pl.LightningModule):
         return loss, logits.argmax(dim=-1), y
 
     def _seconds(self) -> float:
-        return time.perf_counter() - self._fit_start
+        return self._seconds_before + time.perf_counter() - self._fit_start
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["time/seconds"] = self._seconds()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._seconds_before = float(checkpoint.get("time/seconds", 0.0))
 
     # --- training -------------------------------------------------------------------------
     def on_train_start(self) -> None:
         self._fit_start = time.perf_counter()
         self._set_optimizer_mode(train=True)
+
+    def on_train_epoch_start(self) -> None:
+        # A run resumed from an end-of-epoch checkpoint restored the finished epoch's counts:
+        # start afresh, unless resuming mid-epoch (some but not all batches done).
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        if done == 0 or done >= self.trainer.num_training_batches:
+            self.train_acc.reset()
 
     def training_step(
         self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int

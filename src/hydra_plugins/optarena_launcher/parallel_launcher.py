@@ -1,0 +1,299 @@
+"""Runs the jobs of a sweep concurrently, each in a fresh process pinned to its own GPU(s).
+
+Why a launcher of our own: Hydra's joblib launcher runs every job on GPU 0 and shares one
+process's CUDA state between jobs; submitit/ray target clusters. Here each job is a new
+`python train.py <overrides>` (crash isolation, clean CUDA state, CUDA_VISIBLE_DEVICES set
+before the job starts), and a job that dies (exception, segfault, OOM kill) is recorded as
+`failed` while the sweep goes on.
+"""
+
+
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra.errors import CompactHydraException
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from hydra_plugins.optarena_launcher import slots as slots_mod
+from hydra_plugins.optarena_launcher.command import config_flags, job_command, script
+from hydra_plugins.optarena_launcher.job_return import read_job_return
+from hydra_plugins.optarena_launcher.processes import JobProcess, Starter
+
+log = logging.getLogger(__name__)
+LOG_NAME = "job.log"
+JOB_MARKER = "OPTARENA_PARALLEL_JOB"  # set in every job's environment: its job directory
+TAIL_LINES = 40
+
+
+class JobFailed(CompactHydraException):
+    """A job ended without a result; Hydra prints this message without a traceback."""
+
+
+@dataclass
+class Job:
+    num: int
+    overrides: list[str]
+    dir: Path
+    base: dict[str, Any]               # what a crash record needs to name the run
+    resume: bool = False
+    devices: int = 1                   # trainer.devices, when a number
+    result: JobReturn | None = None
+    proc: JobProcess | None = None
+    slot: slots_mod.Slot | None = None
+    started: float = 0.0
+    return_file: Path = field(default_factory=Path)
+    shown: list[str] = field(default_factory=list)  # the overrides that tell jobs apart
+
+    @property
+    def label(self) -> str:
+        return f"#{self.num} {' '.join(self.shown)}".rstrip()
+
+
+def _signal_name(code: int) -> str:
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
+def _tail(path: Path, lines: int = TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    # Long lines (faulthandler's module list) are cut so that the stack above them stays in.
+    return "\n".join(ln if len(ln) <= 240 else ln[:237] + "..."
+                     for ln in text.splitlines()[-lines:])
+
+
+class ParallelLauncher(Launcher):
+    def __init__(self, gpus: Any = None, jobs_per_gpu: int = 1, gpus_per_job: int | None = None,
+                 n_jobs: int | None = None, threads_per_job: int | None = None,
+                 preload: Sequence[str] = (), stop_grace_seconds: float = 30.0) -> None:
+        self.gpus = None if gpus is None else [str(g) for g in gpus]
+        self.jobs_per_gpu, self.gpus_per_job = jobs_per_gpu, gpus_per_job
+        self.n_jobs, self.threads_per_job = n_jobs, threads_per_job
+        self.preload, self.stop_grace_seconds = list(preload), stop_grace_seconds
+        self._starter: Starter | None = None
+        self.config: DictConfig | None = None
+        self.hydra_context: HydraContext | None = None
+        self.task_function: TaskFunction | None = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction,
+              config: DictConfig) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    # --- preparing jobs -------------------------------------------------------------------
+    def _job(self, num: int, overrides: Sequence[str]) -> Job:
+        """Compose the job's config as Hydra's own launchers do, to learn its directory."""
+        assert self.config is not None and self.hydra_context is not None
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = num
+            cfg.hydra.job.num = num
+        saved = HydraConfig.instance().cfg
+        HydraConfig.instance().set_config(cfg)  # ${hydra:...} in the subdir, e.g. job.num
+        try:
+            job_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
+        finally:
+            HydraConfig.instance().cfg = saved
+        choices = cfg.hydra.runtime.choices
+        base = {"data": choices.get("data"), "model": choices.get("model"),
+                "optimizer": choices.get("optimizer"), "scheduler": choices.get("scheduler"),
+                "lr": OmegaConf.select(cfg, "lr", default=None),
+                "seed": OmegaConf.select(cfg, "seed", default=None),
+                "overrides": [o for o in overrides if not o.startswith("resume=")]}
+        resume = bool(OmegaConf.select(cfg, "resume", default=False))
+        devices = OmegaConf.select(cfg, "trainer.devices", default=1)
+        return Job(num=num, overrides=list(overrides), dir=job_dir, base=base, resume=resume,
+                   devices=devices if isinstance(devices, int) and devices > 0 else 1)
+
+    def _skip_finished(self, job: Job) -> bool:
+        """resume=true: a job whose run already finished returns its recorded result."""
+        from optarena.sweep.outcome import objective
+        from optarena.sweep.resume import plan
+
+        if not job.resume:
+            return False
+        point = plan(job.dir, job.overrides)
+        if point.action != "skip":
+            return False
+        job.result = self._job_return(job, JobStatus.COMPLETED, objective(point.summary))
+        log.info(f"\t{job.label} : already {point.summary['status']}, skipped")
+        return True
+
+    # --- running jobs ---------------------------------------------------------------------
+    def _start(self, job: Job, slot: slots_mod.Slot, base_cmd: list[str],
+               hydra_overrides: list[str], env: dict[str, str], hide_gpus: bool,
+               tmp: Path) -> None:
+        assert self._starter is not None
+        job.dir.mkdir(parents=True, exist_ok=True)
+        job.return_file = tmp / f"{job.num}.pkl"
+        cmd = job_command(base_cmd, hydra_overrides, job.overrides, job.dir, job.num,
+                          job.return_file)
+        log_path = job.dir / LOG_NAME
+        with open(log_path, "a") as out:
+            out.write(f"$ {' '.join(cmd)}\n")
+        job_env = {**slots_mod.job_env(slot, env, hide_gpus), JOB_MARKER: str(job.dir)}
+        job.proc = self._starter.start(cmd, job_env, log_path, slot.threads)
+        job.slot, job.started = slot, time.perf_counter()
+        log.info(f"\t{job.label} : started on {slot.label} -> {job.dir}")
+
+    def _finish(self, job: Job) -> None:
+        """Turn the ended process into a JobReturn; make sure metrics.json says what happened."""
+        from optarena.sweep.outcome import FINISHED, objective, read_summary, record_crash
+
+        assert job.proc is not None
+        code, seconds = job.proc.poll(), time.perf_counter() - job.started
+        written = read_job_return(job.return_file)
+        summary = read_summary(job.dir)
+        if written and written["status"] == "COMPLETED" and code == 0:
+            value = written.get("value")
+            job.result = self._job_return(job, JobStatus.COMPLETED, value)
+            status = summary.get("status", "completed") if summary else "completed"
+            log.info(f"\t{job.label} : {status} in {seconds:.1f} s, returned {value}")
+            return
+        if summary and summary.get("status") in FINISHED:  # died after recording its result
+            log.warning(f"\t{job.label} : exited with {code} after recording "
+                        f"'{summary['status']}'; kept that result")
+            job.result = self._job_return(job, JobStatus.COMPLETED, objective(summary))
+            return
+        reason = (f"killed by {_signal_name(code)}" if code < 0 else f"exited with status {code}")
+        if code in (-signal.SIGKILL, 137):
+            reason += " (out of memory, or killed from outside)"
+        log_path = job.dir / LOG_NAME
+        error = f"last lines of {log_path}:\n{_tail(log_path)}\n{reason}"
+        record = record_crash(job.dir, error, seconds, job.base)
+        # The run's own record (an exception it caught) names the cause; a crash has none.
+        cause = _last_line(record.get("error")) if record.get("error") != error else ""
+        message = f"job {job.label} failed ({reason}). {cause} Output: {log_path}"
+        log.error(f"\t{job.label} : FAILED ({reason}) -> {log_path}")
+        job.result = self._job_return(job, JobStatus.FAILED, JobFailed(message))
+
+    def _job_return(self, job: Job, status: JobStatus, value: Any) -> JobReturn:
+        ret = JobReturn(overrides=job.overrides, working_dir=str(job.dir), task_name=None,
+                        status=status)
+        ret.return_value = value
+        return ret
+
+    def _stop(self, running: list[Job], ctrl_c: bool) -> None:
+        """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt)."""
+        deadline = time.monotonic() + self.stop_grace_seconds
+        if ctrl_c:  # the terminal sent SIGINT to the jobs too: let them finish stopping first
+            for job in running:
+                job.proc.wait(max(0.0, min(5.0, deadline - time.monotonic())))
+        for job in running:
+            if job.proc.poll() is None:
+                job.proc.send_signal(signal.SIGTERM)
+        for job in running:
+            if job.proc.wait(max(0.0, deadline - time.monotonic())) is None:
+                job.proc.send_signal(signal.SIGKILL)
+                job.proc.wait()
+
+    def launch(self, job_overrides: Sequence[Sequence[str]],
+               initial_job_idx: int) -> Sequence[JobReturn]:
+        from optarena.errors import OptArenaError
+
+        if os.environ.get(JOB_MARKER):
+            # A job that starts a sweep of its own would multiply processes without end.
+            print(f"error: job {os.environ[JOB_MARKER]} of a parallel sweep started a sweep "
+                  "itself; the parallel launcher runs each job as a single run", file=sys.stderr)
+            sys.exit(2)
+        setup_globals()
+        assert self.config is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        if self._starter is None:  # the fork server imports while the jobs are composed
+            self._starter = Starter(self.preload)
+        try:
+            jobs = [self._job(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
+            for job, shown in zip(jobs, distinguishing(job_overrides), strict=True):
+                job.shown = shown
+            todo = deque(job for job in jobs if not self._skip_finished(job))
+            gpus = self.gpus if self.gpus is not None else slots_mod.visible_gpus()
+            gpus_per_job = self.gpus_per_job or max((job.devices for job in jobs), default=1)
+            slots = slots_mod.plan_slots(
+                gpus, max(1, len(todo)), self.jobs_per_gpu, gpus_per_job, self.n_jobs,
+                slots_mod.cpu_count(), self.threads_per_job)
+        except (OptArenaError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+        where = (f"GPU(s) {','.join(gpus)}, {self.jobs_per_gpu} job(s) per GPU" if gpus
+                 else f"CPU, {slots[0].threads} thread(s) each")
+        log.info(f"Parallel launcher: {len(todo)} of {len(jobs)} job(s) to run, "
+                 f"{len(slots)} at a time on {where}; sweep dir: {self.config.hydra.sweep.dir}")
+        pool = slots_mod.SlotPool(slots)
+        base_cmd = [*script(), *config_flags(sys.argv[1:])]
+        # `-m` is recorded as hydra.mode=MULTIRUN: the job itself is a single run.
+        hydra_overrides = [o for o in OmegaConf.to_container(self.config.hydra.overrides.hydra)
+                           if not o.startswith("hydra.mode=")]
+        env, hide_gpus = dict(os.environ), self.gpus is not None and not gpus
+        running: list[Job] = []
+        main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
+        try:
+            with tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
+                while todo or running:
+                    while todo and pool.has_free():
+                        job = todo.popleft()
+                        self._start(job, pool.take(), base_cmd, hydra_overrides, env,
+                                    hide_gpus, Path(tmp))
+                        running.append(job)
+                    for job in [j for j in running if j.proc.poll() is not None]:
+                        running.remove(job)
+                        pool.give_back(job.slot)
+                        self._finish(job)
+                    time.sleep(0.1)
+        except KeyboardInterrupt as err:
+            sig = err.signum if isinstance(err, Terminated) else signal.SIGINT
+            log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
+                      "running job(s); they keep their last.ckpt for resume=true")
+            self._stop(running, ctrl_c=sig == signal.SIGINT)
+            sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
+        return [job.result for job in jobs]
+
+
+def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Each job's overrides that differ between jobs (all of them for a single job)."""
+    lists = [filter_overrides(o) for o in job_overrides]
+    if len(lists) < 2:
+        return [list(x) for x in lists]
+    common = set.intersection(*(set(x) for x in lists))
+    return [[o for o in x if o not in common] for x in lists]
+
+
+def _last_line(text: str | None) -> str:
+    lines = [ln for ln in (text or "").splitlines() if ln.strip()]
+    return lines[-1].strip() + "." if lines else ""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the running jobs are stopped cleanly."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise Terminated(signum)

@@ -1,0 +1,140 @@
+"""Job processes: a fresh interpreter per job, or a fork of one that has imported torch.
+
+Importing torch and Lightning takes seconds, often longer than a small job trains. With
+`preload`, the launcher keeps a fork server (Python's multiprocessing "forkserver") that
+imports those modules once and never touches CUDA; each job is a new process forked from
+it: its own memory, its own CUDA context, its own crash, without the import cost. The job
+then runs the sweep's script exactly as `python train.py <args>` would.
+"""
+
+import contextlib
+import faulthandler
+import multiprocessing
+import os
+import runpy
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+# Quiet thread pools in the fork server: jobs set their own thread counts after the fork.
+_SERVER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+               "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+
+
+def die_with_parent() -> None:
+    """Linux: this process gets SIGTERM when its parent dies (even by kill -9): no orphans."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class JobProcess:
+    """A started job: exit_code is None while it runs (negative: killed by that signal)."""
+
+    def poll(self) -> int | None:
+        raise NotImplementedError
+
+    def send_signal(self, sig: int) -> None:
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        raise NotImplementedError
+
+
+class Interpreter(JobProcess):
+    """`python train.py <args>` in a new interpreter."""
+
+    def __init__(self, cmd: Sequence[str], env: dict[str, str], log: Path, threads: int) -> None:
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                list(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def _run_script(cmd: list[str], env: dict[str, str], log: str, threads: int) -> None:
+    """In the forked job: become `python <script> <args>` with the job's env and log."""
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    for stream in (sys.stdout, sys.stderr):
+        stream.reconfigure(line_buffering=True)
+    faulthandler.enable()  # a segfault prints the Python stack to the job's log
+    die_with_parent()
+    import torch
+
+    torch.set_num_threads(threads)  # the fork server imported torch with 1 thread
+    if cmd[1] == "-m":
+        sys.argv = [cmd[2], *cmd[3:]]
+        runpy.run_module(cmd[2], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = cmd[1:]
+        runpy.run_path(cmd[1], run_name="__main__")
+
+
+class Forked(JobProcess):
+    """The job forked from the preloaded fork server (see the module docstring)."""
+
+    def __init__(self, ctx: multiprocessing.context.BaseContext, cmd: Sequence[str],
+                 env: dict[str, str], log: Path, threads: int) -> None:
+        self.proc = ctx.Process(target=_run_script, args=(list(cmd), env, str(log), threads),
+                                daemon=False)
+        self.proc.start()
+
+    def poll(self) -> int | None:
+        return self.proc.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(self.proc.pid, sig)
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        self.proc.join(timeout)
+        return self.proc.exitcode
+
+
+class Starter:
+    """Starts job processes; forks them from a preloaded server where that is possible."""
+
+    def __init__(self, preload: Sequence[str]) -> None:
+        self.ctx = None
+        # Linux only: macOS system libraries are not safe to use in a forked process.
+        if preload and sys.platform == "linux":
+            self.ctx = multiprocessing.get_context("forkserver")
+            self.ctx.set_forkserver_preload(list(preload))
+            saved = {k: os.environ.get(k) for k in _SERVER_ENV}
+            os.environ.update(_SERVER_ENV)
+            try:
+                from multiprocessing import forkserver
+
+                forkserver.ensure_running()  # starts importing now, while jobs are prepared
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
+
+    def start(self, cmd: Sequence[str], env: dict[str, str], log: Path,
+              threads: int) -> JobProcess:
+        if self.ctx is not None:
+            return Forked(self.ctx, cmd, env, log, threads)
+        return Interpreter(cmd, env, log, threads)

@@ -1,0 +1,43 @@
+"""Run and sweep folders that two runs started in the same second never share.
+
+Hydra names folders by the second (`multirun/DATE/TIME`), so two sweeps started together
+write into one folder (lightning-hydra-template#511). `${optarena.unique_dir:PATH}` claims
+PATH, or PATH_2, PATH_3, ...: the first one this process creates itself (mkdir is atomic).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+_claimed: dict[str, str] = {}
+
+
+def _env_key(path: str) -> str:
+    return "OPTARENA_DIR_" + hashlib.sha1(os.path.abspath(path).encode()).hexdigest()[:16]
+
+
+def unique_dir(path: str) -> str:
+    """The folder claimed for `path` by this process (or by the process that started it).
+
+    Hydra resolves the run/sweep dir more than once, and cluster launchers and DDP ranks
+    resolve it again in child processes: the claim is remembered in this process and in
+    the environment that child processes inherit, so all of them get the same folder.
+    """
+    if path in _claimed:
+        return _claimed[path]
+    inherited = os.environ.get(_env_key(path))
+    if inherited is not None:
+        return inherited
+    candidate, n = path, 1
+    while True:
+        try:
+            Path(candidate).mkdir(parents=True, exist_ok=False)
+            break
+        except FileExistsError:
+            n += 1
+            candidate = f"{path}_{n}"
+    _claimed[path] = candidate
+    os.environ[_env_key(path)] = candidate
+    return candidate

@@ -1,0 +1,110 @@
+"""The one-screen summary at the end of a sweep: completed / diverged / failed, and where."""
+
+from __future__ import annotations
+
+import atexit
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from optarena.sweep.outcome import read_summary
+from optarena.sweep.resume import identity
+
+STATUSES = ("completed", "diverged", "failed", "running")
+ORDER = {"failed": 0, "running": 1, "unknown": 1, "diverged": 2, "completed": 3}
+MAX_ROWS = 24  # keeps the summary on one screen; failed and diverged runs are listed first
+
+
+def _run_dirs(sweep_dir: Path) -> list[Path]:
+    """Run folders of a sweep: those with metrics.json or .hydra/ (job folders nest no runs)."""
+    found = set()
+    for marker in ("metrics.json", ".hydra/config.yaml"):
+        for path in sweep_dir.rglob(marker):
+            run = path.parent if marker == "metrics.json" else path.parent.parent
+            if "checkpoints" not in run.parts:
+                found.add(run)
+    return sorted(found, key=lambda p: (len(p.parts), [int(x) if x.isdigit() else x
+                                                        for x in p.parts]))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
+
+
+def _one_line(text: str | None) -> str:
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= 90 else line[:87] + "..."
+
+
+def summarize(sweep_dir: Path) -> tuple[str, Counter]:
+    """The summary text of the runs under `sweep_dir`, and the count of each status."""
+    sweep_dir = Path(sweep_dir)
+    rows = []
+    for run in _run_dirs(sweep_dir):
+        summary = read_summary(run) or {}
+        status = summary.get("status", "unknown")
+        metrics = summary.get("metrics") or {}
+        rows.append((ORDER.get(status, 1), -(metrics.get("val/acc_best") or 0.0), status,
+                     str(run.relative_to(sweep_dir)), metrics, summary))
+    rows.sort(key=lambda r: r[:2])
+    counts = Counter(r[2] for r in rows)
+    # Show what tells the runs apart (the swept values), not what they all share.
+    identities = [set(identity(r[5].get("overrides") or [])) for r in rows]
+    common = set.intersection(*identities) if len(identities) > 1 else set()
+    parts = [f"{counts[s]} {s}" for s in (*STATUSES, "unknown") if counts[s]]
+    lines = [f"Sweep {sweep_dir}: {len(rows)} run(s): {', '.join(parts) or 'none'}"]
+    if rows:
+        width = max(3, *(len(r[3]) for r in rows[:MAX_ROWS]))
+        lines.append(f"  {'run':<{width}}  {'status':<9} {'val/acc_best':>12} {'test/acc':>8}  "
+                     "swept values / error")
+    for _, _, status, name, metrics, summary in rows[:MAX_ROWS]:
+        detail = " ".join(o for o in identity(summary.get("overrides") or []) if o not in common)
+        if status in ("failed", "diverged", "unknown", "running"):
+            detail = f"{detail}  <- {_one_line(summary.get('error')) or 'no metrics.json'}"
+        lines.append(f"  {name:<{width}}  {status:<9} {_fmt(metrics.get('val/acc_best')):>12} "
+                     f"{_fmt(metrics.get('test/acc')):>8}  {detail}")
+    if len(rows) > MAX_ROWS:
+        lines.append(f"  ... {len(rows) - MAX_ROWS} more (best completed shown first)")
+    if rows:
+        lines.append(f"Each run: {sweep_dir}/<run>/ (metrics.json, checkpoints/, job.log). "
+                     f"Report: python -m optarena.report {sweep_dir}")
+    if counts["failed"] or counts["unknown"] or counts["running"]:
+        lines.append("Not finished: fix the cause, then run the same command with resume=true "
+                     f"hydra.sweep.dir={sweep_dir} to run only those.")
+    return "\n".join(lines), counts
+
+
+class SweepSummary(Callback):
+    """Hydra callback: prints the summary when a multirun ends, even when a job failed.
+
+    Hydra's sweepers raise the first failed job's error before `on_multirun_end`, so the
+    summary is also registered to print at exit. The exit status is 1 when any job failed.
+    """
+
+    def __init__(self) -> None:
+        self.sweep_dir: Path | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
+        atexit.register(self._print)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        atexit.unregister(self._print)
+        counts = self._print()
+        if counts and counts["failed"]:
+            sys.exit(1)  # a sweeper that tolerated failed jobs (max_failure_rate) still says so
+
+    def _print(self) -> Counter | None:
+        if self.sweep_dir is None or not self.sweep_dir.is_dir():
+            return None
+        text, counts = summarize(self.sweep_dir)
+        if not counts:  # stopped before any job (a bad launcher setting): its error says why
+            return counts
+        sys.stdout.flush()
+        print(text, flush=True)
+        return counts

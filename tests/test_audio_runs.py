@@ -85,7 +85,7 @@ def test_study_config_gives_each_optimizer_its_own_grid(tmp_path: Path, optimize
     grid = raw["lr_grid"][optimizer]
     assert indices == list(range(len(grid)))
     for i in (0, len(grid) - 1):
-        cfg = compose_cfg(tmp_path, ["experiment=esc10_hubert_optimizers",
+        cfg = compose_cfg(tmp_path, ["+experiment=esc10_hubert_optimizers",
                                      f"optimizer={optimizer}", f"lr_index={i}"])
         assert cfg.lr == grid[i] and cfg.model.freeze == "all" and cfg.batch_size == 20
         assert (cfg.data.subset, cfg.data.test_fold, cfg.data.val_fold) == ("esc10", 5, 4)

@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from optarena import config_check
@@ -23,6 +25,34 @@ def _options() -> list[tuple[str, str]]:
 def test_every_group_option_composes(tmp_path: Path, group: str, option: str) -> None:
     cfg = compose_cfg(tmp_path, [f"{group}={option}"])
     assert cfg[group.split("/")[0]] is not None
+
+
+def _appended() -> list[list[str]]:
+    """Overrides composing each experiment file (appended with +) and each file of its subgroups."""
+    out = []
+    for p in sorted((CONF / "experiment").glob("**/*.yaml")):
+        rel = p.relative_to(CONF / "experiment").with_suffix("")
+        parent = [f"+experiment={rel.parts[0]}"] if len(rel.parts) > 1 else []
+        out.append([*parent, f"+experiment{'/' + rel.parent.as_posix() if parent else ''}="
+                    f"{rel.name}"])
+    return out
+
+
+@pytest.mark.parametrize("overrides", _appended(), ids=" ".join)
+def test_every_experiment_composes(tmp_path: Path, overrides: list[str]) -> None:
+    cfg = compose_cfg(tmp_path, overrides)
+    assert cfg.task_name != "train"  # each study names its runs
+
+
+@pytest.mark.parametrize(("group", "option"), sorted(
+    (p.parent.relative_to(CONF).as_posix(), p.stem)
+    for g in ("hydra/launcher", "hparams_search") for p in (CONF / g).glob("*.yaml")))
+def test_every_launcher_and_search_composes(tmp_path: Path, group: str, option: str) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"{group}={option}"], return_hydra_config=True)
+    node = cfg.hydra.launcher if group == "hydra/launcher" else cfg.hydra.sweeper
+    assert node._target_.split(".")[0] == "hydra_plugins"
 
 
 @pytest.mark.parametrize("path", sorted((CONF / "data_model").glob("*.yaml")), ids=lambda p: p.stem)

@@ -59,7 +59,7 @@ BACKBONES = sorted(p.stem for p in (CONF / "experiment" / "cifar10_backbones").g
 
 def test_experiments_sweep_what_their_seeds_studied(tmp_path: Path) -> None:
     def params(name: str) -> dict:
-        compose_cfg(tmp_path, [f"experiment={name}"])  # it composes
+        compose_cfg(tmp_path, [f"+experiment={name}"])  # it composes
         path = CONF / "experiment" / f"{name}.yaml"
         return yaml.safe_load(path.read_text())["hydra"]["sweeper"]["params"]
 
@@ -71,7 +71,7 @@ def test_experiments_sweep_what_their_seeds_studied(tmp_path: Path) -> None:
     for name in ("cifar10_regularization", "mnist_classic_optimizers"):
         for option in params(name).get("optimizer", "adam").split(","):
             assert (CONF / "optimizer" / f"{option}.yaml").exists()
-    cfg = compose_cfg(tmp_path, ["experiment=mnist_classic_optimizers"])
+    cfg = compose_cfg(tmp_path, ["+experiment=mnist_classic_optimizers"])
     assert (cfg.max_epochs, cfg.batch_size) == (50, 64)
     assert cfg.data._target_.endswith("MNISTDataModule")
 
@@ -83,7 +83,7 @@ def test_experiments_sweep_what_their_seeds_studied(tmp_path: Path) -> None:
 ])
 def test_each_backbone_runs_at_the_seeds_settings(tmp_path: Path, arm, model, lr, batch,
                                                    epochs) -> None:
-    cfg = compose_cfg(tmp_path, ["experiment=cifar10_backbones",
+    cfg = compose_cfg(tmp_path, ["+experiment=cifar10_backbones",
                                  f"+experiment/cifar10_backbones={arm}"])
     assert cfg.model._target_.endswith(model) and cfg.data._target_.endswith("CIFAR10DataModule")
     assert (cfg.lr, cfg.batch_size, cfg.max_epochs) == (lr, batch, epochs)
@@ -92,7 +92,7 @@ def test_each_backbone_runs_at_the_seeds_settings(tmp_path: Path, arm, model, lr
 
 
 def test_regularization_experiment_starts_from_the_bare_network(tmp_path: Path) -> None:
-    cfg = compose_cfg(tmp_path, ["experiment=cifar10_regularization", "regularization=none"])
+    cfg = compose_cfg(tmp_path, ["+experiment=cifar10_regularization", "regularization=none"])
     assert not cfg.model.batchnorm and cfg.model.dropout == 0.0 and not cfg.data.augment
-    cfg = compose_cfg(tmp_path, ["experiment=cifar10_regularization", "regularization=batchnorm"])
+    cfg = compose_cfg(tmp_path, ["+experiment=cifar10_regularization", "regularization=batchnorm"])
     assert cfg.regularization.batchnorm

@@ -137,3 +137,13 @@ def test_help_lists_groups(tmp_path: Path) -> None:
     assert "optimizer: adadelta" not in out.stdout
     for text in ("optarena", "optimizer:", "madgrad", "regularization:", "label_smoothing"):
         assert text in out.stdout
+
+
+def test_tensorboard_run_name_is_one_folder_even_with_slashes(tmp_path: Path) -> None:
+    from optarena.resolvers import run_name
+
+    compose_cfg(tmp_path, ["+experiment=cifar10_backbones",
+                           "+experiment/cifar10_backbones=vgg16", "data.root=/data/cifar"])
+    name = run_name()
+    assert "/" not in name
+    assert "cifar10_backbones=vgg16" in name and "data.root=\u2215data\u2215cifar" in name

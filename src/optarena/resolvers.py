@@ -4,6 +4,10 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+# A '/' in a run name (a path value, a nested group `+experiment/cifar10_backbones=vgg16`)
+# would make TensorBoard folders within folders: it is written as the look-alike U+2215.
+NAME_SLASH = "\u2215"
+
 
 def run_name() -> str:
     """The run's name in TensorBoard: its command-line overrides (`optimizer=adam,lr=0.001`)."""
@@ -11,7 +15,7 @@ def run_name() -> str:
 
     if not HydraConfig.initialized():
         return "default"
-    return HydraConfig.get().job.override_dirname or "default"
+    return (HydraConfig.get().job.override_dirname or "default").replace("/", NAME_SLASH)
 
 
 def run_id(output_dir: str) -> str:

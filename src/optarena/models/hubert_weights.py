@@ -6,13 +6,12 @@ missing connection for about 20 s before it gives up).
 """
 
 import os
-import socket
 from pathlib import Path
-from urllib.parse import urlparse
 
-from huggingface_hub import constants, is_offline_mode
+from huggingface_hub import constants
 from transformers import HubertConfig, HubertModel
 
+from optarena import network
 from optarena.errors import OptArenaError
 
 # Random-init sizes (model.pretrained=null). base and large are the published architectures;
@@ -26,23 +25,6 @@ SIZES: dict[str, dict] = {
               "intermediate_size": 4096, "feat_extract_norm": "layer",
               "do_stable_layer_norm": True, "conv_bias": True},
 }
-PROBE_SECONDS = 3.0
-
-
-def _offline() -> bool:
-    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # read now: the hub reads them at import
-    flags = (os.environ.get(name, "").upper() for name in names)
-    return is_offline_mode() or any(f in ("1", "ON", "YES", "TRUE") for f in flags)
-
-
-def _hub_reachable() -> bool:
-    url = urlparse(os.environ.get("HF_ENDPOINT", constants.ENDPOINT))
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        with socket.create_connection((url.hostname, port), timeout=PROBE_SECONDS):
-            return True
-    except OSError:
-        return False
 
 
 def _ways_out(pretrained: str) -> str:
@@ -72,7 +54,8 @@ def load_backbone(pretrained: str | None, size: str = "base") -> HubertModel:
         return HubertModel.from_pretrained(pretrained, local_files_only=True)
     except OSError:
         pass  # not in the local cache
-    if _offline() or not _hub_reachable():
+    endpoint = os.environ.get("HF_ENDPOINT", constants.ENDPOINT)
+    if network.offline_mode() or network.unreachable(endpoint) is not None:
         raise OptArenaError(f"model.pretrained={pretrained}: weights are not in the Hugging Face "
                             f"cache ({constants.HF_HUB_CACHE}) and the Hub cannot be reached; "
                             + _ways_out(pretrained))

@@ -2,22 +2,19 @@
 Face cache, or a download; and how a state dict is fitted to a model with a new head.
 
 Offline, a missing download must fail fast with a clear error instead of hanging in a
-library's retry loop: before any download we send one HEAD request with a short timeout.
+library's retry loop: before any download the host is asked once (optarena.network).
 """
 
-import os
 from collections.abc import Callable
 from pathlib import Path
-from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
-from urllib.request import Request, urlopen
 
 import torch
 from torch import Tensor, nn
 
+from optarena import network
 from optarena.errors import OptArenaError
 
-PROBE_TIMEOUT_S = 5.0
 # Prefixes a saved state dict may carry: our Lightning checkpoints (Classifier.net), DDP.
 PREFIXES = ("net.", "module.", "_orig_mod.")
 
@@ -26,25 +23,16 @@ StateDict = dict[str, Tensor]
 Adapter = Callable[[str, Tensor, Tensor], Tensor | None]
 
 
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-
-
 def ensure_reachable(url: str, what: str, looked: str) -> None:
     """Raise a clear OptArenaError at once when `url` cannot be reached (offline)."""
     fix = ("run once with internet access to fill the cache, copy the file there, or pass "
            "model.weights=/path/to/weights")
-    if hub_offline():
+    if network.offline_mode():
         raise OptArenaError(f"{what} are not in {looked} and HF_HUB_OFFLINE is set: {fix}")
-    try:
-        with urlopen(Request(url, method="HEAD"), timeout=PROBE_TIMEOUT_S):
-            return
-    except HTTPError:
-        return  # the server answered: we are online, the library handles the rest
-    except (URLError, OSError) as err:
-        reason = getattr(err, "reason", err)
+    reason = network.unreachable(url)
+    if reason is not None:
         raise OptArenaError(f"{what} are not in {looked} and {urlparse(url).netloc} cannot be "
-                            f"reached ({reason}): {fix}") from err
+                            f"reached ({reason}): {fix}")
 
 
 def load_file(path: str | Path) -> StateDict:

@@ -182,7 +182,7 @@ class ParallelLauncher(Launcher):
         error = f"last lines of {log_path}:\n{_tail(log_path)}\n{reason}"
         record = record_crash(job.dir, error, seconds, job.base)
         # The run's own record (an exception it caught) names the cause; a crash has none.
-        cause = _last_line(record.get("error")) if record.get("error") != error else ""
+        cause = _cause(record.get("error")) if record.get("error") != error else ""
         message = f"job {job.label} failed ({reason}). {cause} Output: {log_path}"
         log.error(f"\t{job.label} : FAILED ({reason}) -> {log_path}")
         job.result = self._job_return(job, JobStatus.FAILED, JobFailed(message))
@@ -282,9 +282,11 @@ def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:
     return [[o for o in x if o not in common] for x in lists]
 
 
-def _last_line(text: str | None) -> str:
-    lines = [ln for ln in (text or "").splitlines() if ln.strip()]
-    return lines[-1].strip() + "." if lines else ""
+def _cause(text: str | None) -> str:
+    from optarena.sweep.outcome import last_line
+
+    line = last_line(text)
+    return line + "." if line else ""
 
 
 class Terminated(KeyboardInterrupt):

@@ -1,6 +1,5 @@
 """metrics.json: the run's self-description, read by the report (docs/run-directory.md)."""
 
-import json
 import math
 import platform
 import time
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from optarena.sweep.outcome import write_summary
 
 METRIC_NAMES = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best",
                 "test/loss", "test/acc")
@@ -88,10 +89,7 @@ class RunSummary:
         }
         if not self.enabled:
             return summary
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        tmp.replace(self.path)
+        write_summary(self.path, summary)
         return summary
 
     def write_failed(self, err: BaseException, **progress: Any) -> dict:

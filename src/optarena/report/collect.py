@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +11,12 @@ import pandas as pd
 import yaml
 
 from optarena.errors import OptArenaError
+from optarena.sweep.outcome import find_run_dirs, last_line
 
 # Override keys that define the groups or the replicate, never a "swept knob".
 GROUP_KEYS = ("data", "model", "optimizer")
 NON_KNOBS = {*GROUP_KEYS, "seed", "lr"}
 # Folders inside a run (or beside runs) that never hold runs: skip them while walking.
-SKIP_DIRS = {".hydra", "csv", "checkpoints", "tensorboard", "report", "__pycache__", ".git"}
-
 RUN_COLUMNS = [
     "task",
     "data",
@@ -41,25 +39,6 @@ RUN_COLUMNS = [
     "error",
     "run_dir",
 ]
-
-
-def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest)."""
-    found: list[Path] = []
-    for root in paths:
-        if not root.is_dir():
-            raise OptArenaError(
-                f"no such directory: {root}; "
-                "pass a sweep folder such as multirun/DATE/TIME or outputs/"
-            )
-        for dirpath, dirnames, filenames in os.walk(root):
-            here = Path(dirpath)
-            if "metrics.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
-                found.append(here)
-                dirnames.clear()
-                continue
-            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-    return sorted(set(found))
 
 
 def _read_yaml(path: Path) -> Any:
@@ -155,7 +134,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "epochs": _num(metrics.get("epochs")),
         "wall_seconds": _num(metrics.get("wall_seconds")),
         "diverged_step": _num(metrics.get("diverged_step")),
-        "error": _last_line(metrics.get("error")),
+        "error": last_line(metrics.get("error")),
         "run_dir": str(run_dir),
         "config_target": config.get("target"),
         "claims": config.get("claims") or [],
@@ -170,13 +149,6 @@ def _choice(choices: dict, group: str) -> str | None:
         if key == group or key.startswith(group + "@"):
             return value
     return None
-
-
-def _last_line(error: Any) -> str:
-    if not error:
-        return ""
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame | None:

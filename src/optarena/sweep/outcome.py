@@ -1,13 +1,44 @@
-"""A run's outcome as a sweep sees it: its metrics.json, the value it returns, crash records."""
+"""A run's recorded outcome as sweeps and the report see it: where run folders are, their
+metrics.json, the value a run returns, crash records."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 # Statuses of a run that ended on its own; anything else (running, failed) may be resumed.
 FINISHED = ("completed", "diverged")
+# Folders inside a run that hold no runs.
+SKIP_DIRS = {".hydra", "csv", "checkpoints", "tensorboard", "report", "__pycache__", ".git"}
+
+
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest)."""
+    from optarena.errors import OptArenaError
+
+    found: list[Path] = []
+    for root in paths:
+        if not root.is_dir():
+            raise OptArenaError(
+                f"no such directory: {root}; "
+                "pass a sweep folder such as multirun/DATE/TIME or outputs/"
+            )
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            if "metrics.json" in filenames or (here / ".hydra" / "config.yaml").is_file():
+                found.append(here)
+                dirnames.clear()
+                continue
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+    return sorted(set(found))
+
+
+def last_line(text: object) -> str:
+    """The last non-empty line of a recorded error (its traceback's message)."""
+    lines = [line for line in str(text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def read_summary(run_dir: Path) -> dict | None:
@@ -29,7 +60,9 @@ def objective(summary: dict) -> float:
     return float(value) if value is not None else 0.0
 
 
-def _write(path: Path, summary: dict) -> None:
+def write_summary(path: Path, summary: dict) -> None:
+    """Write metrics.json atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n")
     tmp.replace(path)
@@ -53,6 +86,5 @@ def record_crash(run_dir: Path, error: str, seconds: float, base: dict[str, Any]
         "diverged_step": None, "epochs": 0, "steps": 0, "versions": {},
     }
     record.update(status="failed", error=error, wall_seconds=round(seconds, 3))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write(path, record)
+    write_summary(path, record)
     return record

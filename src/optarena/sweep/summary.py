@@ -11,7 +11,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from optarena.sweep.outcome import read_summary
+from optarena.sweep.outcome import find_run_dirs, last_line, read_summary
 from optarena.sweep.resume import identity
 
 STATUSES = ("completed", "diverged", "failed", "running")
@@ -20,15 +20,9 @@ MAX_ROWS = 24  # keeps the summary on one screen; failed and diverged runs are l
 
 
 def _run_dirs(sweep_dir: Path) -> list[Path]:
-    """Run folders of a sweep: those with metrics.json or .hydra/ (job folders nest no runs)."""
-    found = set()
-    for marker in ("metrics.json", ".hydra/config.yaml"):
-        for path in sweep_dir.rglob(marker):
-            run = path.parent if marker == "metrics.json" else path.parent.parent
-            if "checkpoints" not in run.parts:
-                found.add(run)
-    return sorted(found, key=lambda p: (len(p.parts), [int(x) if x.isdigit() else x
-                                                        for x in p.parts]))
+    """The sweep's run folders, in job order (2 before 10)."""
+    return sorted(find_run_dirs([sweep_dir]),
+                  key=lambda p: (len(p.parts), [int(x) if x.isdigit() else x for x in p.parts]))
 
 
 def _fmt(value: Any) -> str:
@@ -36,8 +30,7 @@ def _fmt(value: Any) -> str:
 
 
 def _one_line(text: str | None) -> str:
-    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
-    line = lines[-1] if lines else ""
+    line = last_line(text)
     return line if len(line) <= 90 else line[:87] + "..."
 
 

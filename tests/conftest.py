@@ -1,6 +1,7 @@
 """Shared fixtures: compose the real config (shrunk for speed) and run train.py end to end."""
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,15 @@ def compose_cfg(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
         cfg.paths.tensorboard_dir = str(tmp_path / "outputs" / "tensorboard")
         del cfg.hydra
     return cfg
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network: name resolution fails at once, as on an offline machine."""
+    def fail(*args, **kwargs):
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", fail)
 
 
 @pytest.fixture

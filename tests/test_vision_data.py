@@ -1,6 +1,5 @@
 """CIFAR-10 and MNIST datamodules on tiny fixtures in the official formats; batch augmentation."""
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -13,15 +12,6 @@ from optarena.data.in_memory import resident_device
 from optarena.data.mnist import MNISTDataModule
 from optarena.errors import OptArenaError
 from tests.vision_fixtures import write_cifar10, write_mnist
-
-
-@pytest.fixture
-def offline(monkeypatch):
-    """No network: name resolution fails at once, as on an offline machine."""
-    def fail(*args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", fail)
 
 
 def cifar(root: Path, **kwargs) -> CIFAR10DataModule:

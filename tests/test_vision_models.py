@@ -1,6 +1,5 @@
 """The vision models: shapes, parameter counts, freezing, weights from files and caches, offline."""
 
-import socket
 import time
 from pathlib import Path
 
@@ -31,13 +30,6 @@ def build(make_cfg, model: str, in_shape: tuple, *overrides: str) -> nn.Module:
     cfg = make_cfg(f"model={model}", *CHEAP.get(model, []), *overrides)
     return _build(cfg.model, in_shape=in_shape, num_classes=10, _convert_="all")
 
-
-@pytest.fixture
-def offline(monkeypatch):
-    def fail(*args, **kwargs):
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-
-    monkeypatch.setattr(socket, "getaddrinfo", fail)
 
 
 SHAPES = {"cifar": (3, 32, 32), "mnist": (1, 28, 28), "digits": (1, 8, 8)}

@@ -21,11 +21,16 @@ FAST = ["debug=fast", "logger=csv"]
 register()
 
 
-def compose_cfg(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
-    """The composed config of `python train.py <overrides>`, writing into tmp_path."""
+def compose_full(overrides: list[str] = ()) -> DictConfig:
+    """The composed config of `python train.py <overrides>`, with its `hydra` node."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+        return compose("train", overrides=list(overrides), return_hydra_config=True)
+
+
+def compose_cfg(tmp_path: Path, overrides: list[str] = ()) -> DictConfig:
+    """The composed config of `python train.py <overrides>`, writing into tmp_path."""
+    cfg = compose_full(overrides)
     HydraConfig.instance().set_config(cfg)
     with open_dict(cfg):
         cfg.paths.root_dir = str(tmp_path)

@@ -3,13 +3,11 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from optarena import config_check
 from optarena.errors import OptArenaError
-from tests.conftest import CONF, compose_cfg, run_train
+from tests.conftest import CONF, compose_cfg, compose_full, run_train
 
 # Groups whose options need a companion choice to compose (data_model: <data>_<model>).
 SPECIAL = {"data_model", "hydra", "debug", "experiment", "hparams_search"}
@@ -48,9 +46,7 @@ def test_every_experiment_composes(tmp_path: Path, overrides: list[str]) -> None
     (p.parent.relative_to(CONF).as_posix(), p.stem)
     for g in ("hydra/launcher", "hparams_search") for p in (CONF / g).glob("*.yaml")))
 def test_every_launcher_and_search_composes(tmp_path: Path, group: str, option: str) -> None:
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"{group}={option}"], return_hydra_config=True)
+    cfg = compose_full([f"{group}={option}"])
     node = cfg.hydra.launcher if group == "hydra/launcher" else cfg.hydra.sweeper
     assert node._target_.split(".")[0] == "hydra_plugins"
 

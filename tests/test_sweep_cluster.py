@@ -7,21 +7,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
 from optarena.errors import OptArenaError
 from optarena.sweep.distributed import check_no_sweep_relaunch
 from optarena.sweep.run_dirs import unique_dir
-from tests.conftest import CONF
+from tests.conftest import compose_full
 from tests.sweep_helpers import QUICK, popen, run
 
 
 def _compose(*overrides: str):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=list(overrides), return_hydra_config=True)
+    return compose_full(list(overrides))
 
 
 def _runs(sweep_dir: Path) -> dict[int, dict]:

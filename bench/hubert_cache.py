@@ -27,7 +27,7 @@ warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\).*")
 
 
 class RandomClips(InMemoryDataModule):
-    num_classes, target_accuracy = 10, 1.0
+    num_classes, target = 10, 1.0
 
     def __init__(self, clips: int, samples: int, batch_size: int) -> None:
         super().__init__(batch_size)

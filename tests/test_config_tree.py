@@ -58,9 +58,15 @@ def test_data_model_specialisations_are_picked_up(tmp_path: Path, path: Path) ->
                        if f"{d}_{m}" == path.stem)
     cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}"])
     import yaml
+    from omegaconf import OmegaConf
 
-    for key, value in yaml.safe_load(path.read_text())["model"].items():
-        assert cfg.model[key] == value
+    def leaves(node: dict, prefix: str = "") -> list[tuple[str, object]]:
+        return [item for key, value in node.items() for item in (
+            leaves(value, f"{prefix}{key}.") if isinstance(value, dict)
+            else [(f"{prefix}{key}", value)])]
+
+    for key, value in leaves(yaml.safe_load(path.read_text())):
+        assert OmegaConf.select(cfg, key) == value, key
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "debug").glob("*.yaml")))

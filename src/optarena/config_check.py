@@ -1,8 +1,13 @@
-"""Checks of the composed config that Hydra cannot make: values, and the resolved lr."""
+"""Checks of the composed config that Hydra cannot make: values, the resolved lr, and whether
+model, data and task options fit together; all before anything is built or written."""
 
-from omegaconf import DictConfig
+import inspect
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
 
 from optarena.errors import OptArenaError
+from optarena.tasks import check_model_fits, data_kind, task_class
 
 
 def resolved_lr(cfg: DictConfig) -> float:
@@ -15,6 +20,25 @@ def resolved_lr(cfg: DictConfig) -> float:
     return float(lr)
 
 
+def task_options(cfg: DictConfig, kind: str) -> dict[str, Any]:
+    """The `task.<option>` values set (not null), checked against the task of this data."""
+    given = OmegaConf.to_container(cfg.task, resolve=True) if cfg.get("task") else {}
+    options = {k: v for k, v in given.items() if v is not None}
+    accepted = inspect.signature(task_class(kind).__init__).parameters
+    for key in options:
+        if key not in accepted or key in ("self", "net", "optimizer", "num_classes"):
+            raise OptArenaError(
+                f"task.{key} is not an option of the {kind} task (data={_choice(cfg, 'data')}); "
+                "remove it, or pick data of the kind it applies to")
+    return options
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    from optarena.record import choice, hydra_choices
+
+    return choice(hydra_choices(), group) or group
+
+
 def check(cfg: DictConfig) -> None:
     """Raise OptArenaError with what to fix for values no run can use."""
     lr = resolved_lr(cfg)
@@ -23,5 +47,9 @@ def check(cfg: DictConfig) -> None:
     for key in ("max_epochs", "batch_size"):
         if int(cfg[key]) < 1:
             raise OptArenaError(f"{key} must be >= 1, got {cfg[key]}")
+    kind = data_kind(cfg.data._target_)
+    headline = task_class(kind).headline
     if cfg.target is not None and not 0 < float(cfg.target) <= 1:
-        raise OptArenaError(f"target is a validation accuracy in (0, 1], got {cfg.target}")
+        raise OptArenaError(f"target is a validation {headline.words} in (0, 1], got {cfg.target}")
+    check_model_fits(cfg.model._target_, kind, _choice(cfg, "model"), _choice(cfg, "data"))
+    task_options(cfg, kind)

@@ -35,9 +35,11 @@ def lr_search_range(default_lr: float, decades: float = 2.0) -> str:
 
 def register() -> None:
     from optarena.sweep.run_dirs import unique_dir
+    from optarena.tasks import headline_field
 
     resolvers = {"optarena.run_name": run_name, "optarena.run_id": run_id,
-                 "optarena.unique_dir": unique_dir, "optarena.lr_search_range": lr_search_range}
+                 "optarena.unique_dir": unique_dir, "optarena.lr_search_range": lr_search_range,
+                 "optarena.headline": headline_field}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=False)

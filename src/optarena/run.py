@@ -1,26 +1,34 @@
-"""One run: config -> data, model, task, trainer -> fit, test -> metrics.json (DESIGN.md)."""
+"""One run: config -> build (data, model, task, trainer) -> fit, test -> metrics.json.
+
+`build(cfg)` is the one composition that training, the LR finder and saliency maps share, so
+each of them sees exactly the model, data, precision and parameter groups a run trains with.
+"""
+
+from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import lightning.pytorch as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
-from optarena import config_check
+from optarena import config_check, record
 from optarena.callbacks.divergence import DivergenceGuard
 from optarena.callbacks.exact_resume import prepare_loggers_for_resume
-from optarena.callbacks.run_summary import RunSummary, group_choices, overrides
 from optarena.callbacks.time_to_target import TimeToTarget
 from optarena.errors import OptArenaError
 from optarena.models.shapes import InputMismatchError
 from optarena.regularization import Regularization
 from optarena.speed import SpeedSettings
 from optarena.sweep import distributed, resume
-from optarena.sweep.outcome import objective
-from optarena.tasks.classification import Classifier
+from optarena.tasks import data_kind, task_class
+from optarena.tasks.base import OptimTask
 
 log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -28,8 +36,10 @@ warnings.filterwarnings("ignore", ".*isinstance\\(treespec, LeafSpec\\).*")
 # Lightning prints its own info lines; without this Hydra's root handler prints them twice.
 logging.getLogger("lightning.pytorch").propagate = False
 
+C = TypeVar("C", bound=pl.Callback)
 
-def _build(node: DictConfig, **kwargs) -> object:
+
+def _build(node: DictConfig, **kwargs: Any) -> Any:
     """instantiate(), re-raising the package's own error as is (Hydra wraps it)."""
     try:
         return instantiate(node, **kwargs)
@@ -43,8 +53,84 @@ def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
 
 
+@dataclass
+class Built:
+    """Everything a run is made of, ready to fit."""
+
+    cfg: DictConfig
+    lr: float
+    choices: dict[str, str]
+    datamodule: pl.LightningDataModule
+    net: nn.Module
+    task: OptimTask
+    callbacks: list[pl.Callback]
+    loggers: list
+    trainer: pl.Trainer
+
+    def callback(self, cls: type[C]) -> C | None:
+        return next((c for c in self.callbacks if isinstance(c, cls)), None)
+
+
+def build(cfg: DictConfig, *, callbacks: list[pl.Callback] | None = None,
+          loggers: list | None = None, resumed_at_step: int | None = None,
+          trainer_overrides: dict[str, Any] | None = None) -> Built:
+    """Seed, then config -> datamodule, model, task, callbacks, loggers, trainer.
+
+    `callbacks` / `loggers`: use these instead of the config's (a tool that is not a training
+    run: no checkpoints, no run record). `trainer_overrides` replace Trainer arguments.
+    """
+    config_check.check(cfg)
+    lr = config_check.resolved_lr(cfg)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    choices = record.hydra_choices()
+    data_name = record.choice(choices, "data") or "data"
+    model_name = record.choice(choices, "model") or "model"
+    kind = data_kind(cfg.data._target_)
+    reg = Regularization.from_cfg(cfg.regularization)
+    # _convert_="all": plain lists/dicts, so checkpoints hold no OmegaConf objects.
+    datamodule = _build(cfg.data, **reg.data_kwargs(cfg.data, data_name), _convert_="all")
+    try:
+        net = _build(cfg.model, in_shape=datamodule.input_shape,
+                     num_classes=datamodule.num_classes,
+                     **reg.model_kwargs(cfg.model, model_name), _convert_="all")
+    except InputMismatchError as err:
+        raise OptArenaError(f"model={model_name} cannot train on data={data_name}: {err}") from err
+    speed = SpeedSettings.from_cfg(cfg)  # precision, channels_last, compile for the device
+    net = speed.prepare(net)
+    scheduler = (instantiate(cfg.scheduler, _convert_="all")
+                 if cfg.scheduler.get("_target_") else None)
+    task = task_class(kind)(
+        net, optimizer=instantiate(cfg.optimizer, lr=lr, _convert_="all"), scheduler=scheduler,
+        num_classes=datamodule.num_classes, label_smoothing=reg.label_smoothing,
+        l2=reg.l2, weight_decay=reg.weight_decay, exclude_bias_norm=reg.exclude_bias_norm,
+        optimizer_name=record.choice(choices, "optimizer") or "optimizer",
+        **config_check.task_options(cfg, kind),
+    )
+    callbacks = _instantiate_all(cfg.callbacks) if callbacks is None else callbacks
+    loggers = _instantiate_all(cfg.logger) if loggers is None else loggers
+    if resumed_at_step is not None and record.RunRecord.writes_here():
+        prepare_loggers_for_resume(loggers, resumed_at_step)
+    trainer = instantiate(cfg.trainer, **{**speed.trainer_kwargs(), **(trainer_overrides or {})},
+                          callbacks=callbacks, logger=loggers)
+    return Built(cfg, lr, choices, datamodule, net, task, callbacks, loggers, trainer)
+
+
+def run_record(cfg: DictConfig, lr: float | None, resumed_at_step: int | None = None
+               ) -> record.RunRecord:
+    """The record of this run (its identity, hyperparameters, task and headline metric)."""
+    try:
+        kind = data_kind(cfg.data._target_)
+    except OptArenaError:  # a data config that cannot be imported is recorded as it failed
+        kind = "classification"
+    task = task_class(kind)
+    base = record.identity(record.hydra_choices(), lr, cfg.seed, record.hydra_overrides())
+    return record.RunRecord(Path(cfg.paths.output_dir), base, record.hparams(cfg, lr), kind,
+                            task.headline, task.metric_names, resumed_at_step)
+
+
 def train(cfg: DictConfig) -> float:
-    """Train, test on the best-validation checkpoint, write metrics.json; return val/acc_best.
+    """Train, test on the best-validation checkpoint, write metrics.json; return the best
+    validation value of the task's headline metric (val/acc_best, val/miou_best).
 
     resume=true: a finished run returns its recorded result, an interrupted one continues
     from its last.ckpt (docs/sweeps.md).
@@ -55,55 +141,28 @@ def train(cfg: DictConfig) -> float:
         lr = config_check.resolved_lr(cfg)
         distributed.check_no_sweep_relaunch(cfg)
     except OptArenaError as err:
-        if not (run_dir / "metrics.json").exists():  # never over an earlier attempt's record
-            RunSummary(run_dir, cfg, None).write_failed(err)
+        if not (run_dir / record.RECORD).exists():  # never over an earlier attempt's record
+            run_record(cfg, None).write_failed(err)
         raise
     ckpt_path, resumed_at_step = cfg.ckpt_path, None
     if cfg.get("resume") or resume.requeued():
-        point = resume.plan(run_dir, overrides())
+        point = resume.plan(run_dir, record.hydra_overrides())
         if point.action == "skip":
             log.info("resume: %s is already %s; nothing to do", run_dir, point.summary["status"])
-            return objective(point.summary)
+            return record.objective(point.summary)
         ckpt_path, resumed_at_step = resume.start_from(point, run_dir, cfg.ckpt_path)
-    summary = RunSummary(run_dir, cfg, lr, resumed_at_step=resumed_at_step)
+    summary = run_record(cfg, lr, resumed_at_step)
     summary.write("running")
     trainer = None
     try:
-        pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        choices = group_choices()
-        reg = Regularization.from_cfg(cfg.regularization)
-        data_name, model_name = choices.get("data", "data"), choices.get("model", "model")
-        # _convert_="all": plain lists/dicts, so checkpoints hold no OmegaConf objects.
-        datamodule = _build(cfg.data, **reg.data_kwargs(cfg.data, data_name), _convert_="all")
-        try:
-            net = _build(cfg.model, in_shape=datamodule.input_shape,
-                         num_classes=datamodule.num_classes,
-                         **reg.model_kwargs(cfg.model, model_name), _convert_="all")
-        except InputMismatchError as err:
-            raise OptArenaError(
-                f"model={model_name} cannot train on data={data_name}: {err}") from err
-        speed = SpeedSettings.from_cfg(cfg)  # precision, channels_last, compile for the device
-        net = speed.prepare(net)
-        scheduler = (instantiate(cfg.scheduler, _convert_="all")
-                     if cfg.scheduler.get("_target_") else None)
-        task = Classifier(
-            net, optimizer=instantiate(cfg.optimizer, lr=lr, _convert_="all"), scheduler=scheduler,
-            num_classes=datamodule.num_classes, label_smoothing=reg.label_smoothing,
-            l2=reg.l2, weight_decay=reg.weight_decay, exclude_bias_norm=reg.exclude_bias_norm,
-            optimizer_name=choices.get("optimizer", "optimizer"),
-        )
-        callbacks = _instantiate_all(cfg.callbacks)
-        loggers = _instantiate_all(cfg.logger)
-        if resumed_at_step is not None and summary.enabled:
-            prepare_loggers_for_resume(loggers, resumed_at_step)
-        trainer = instantiate(cfg.trainer, **speed.trainer_kwargs(), callbacks=callbacks,
-                              logger=loggers)
+        built = build(cfg, resumed_at_step=resumed_at_step)
+        trainer, task, datamodule = built.trainer, built.task, built.datamodule
         with warnings.catch_warnings():
             if resumed_at_step is not None:  # continuing in its own folder is the point
                 warnings.filterwarnings("ignore", ".*directory .* exists and is not empty.*")
             trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         fit_metrics = dict(trainer.callback_metrics)
-        guard = next((c for c in callbacks if isinstance(c, DivergenceGuard)), None)
+        guard = built.callback(DivergenceGuard)
         diverged = guard is not None and guard.diverged
         if trainer.interrupted:
             raise KeyboardInterrupt("training was interrupted")
@@ -111,7 +170,7 @@ def train(cfg: DictConfig) -> float:
             best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
             trainer.test(task, datamodule=datamodule, ckpt_path=best, verbose=False)
         metrics = {**fit_metrics, **trainer.callback_metrics}
-        ttt = next((c for c in callbacks if isinstance(c, TimeToTarget)), None)
+        ttt = built.callback(TimeToTarget)
         result = summary.write(
             "diverged" if diverged else "completed", metrics=metrics,
             target=ttt.as_dict() if ttt else None,
@@ -120,9 +179,11 @@ def train(cfg: DictConfig) -> float:
             epochs=trainer.current_epoch, steps=trainer.global_step,
         )
         _log_hparams(trainer, cfg, result)
-        log.info("%s: val/acc_best=%s test/acc=%s -> %s", result["status"],
-                 result["metrics"]["val/acc_best"], result["metrics"]["test/acc"], summary.path)
-        return objective(result)
+        headline = task.headline
+        log.info("%s: %s=%s %s=%s -> %s", result["status"], headline.best,
+                 result["metrics"][headline.best], headline.test,
+                 result["metrics"][headline.test], summary.path)
+        return record.objective(result)
     except BaseException as err:
         progress = ({"epochs": trainer.current_epoch, "steps": trainer.global_step}
                     if trainer else {})

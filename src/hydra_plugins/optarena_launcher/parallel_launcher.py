@@ -114,12 +114,10 @@ class ParallelLauncher(Launcher):
             job_dir = Path(str(cfg.hydra.sweep.dir)) / str(cfg.hydra.sweep.subdir)
         finally:
             HydraConfig.instance().cfg = saved
-        choices = cfg.hydra.runtime.choices
-        base = {"data": choices.get("data"), "model": choices.get("model"),
-                "optimizer": choices.get("optimizer"), "scheduler": choices.get("scheduler"),
-                "lr": OmegaConf.select(cfg, "lr", default=None),
-                "seed": OmegaConf.select(cfg, "seed", default=None),
-                "overrides": [o for o in overrides if not o.startswith("resume=")]}
+        from optarena.record import identity
+
+        base = identity(cfg.hydra.runtime.choices, OmegaConf.select(cfg, "lr", default=None),
+                        OmegaConf.select(cfg, "seed", default=None), list(overrides))
         resume = bool(OmegaConf.select(cfg, "resume", default=False))
         devices = OmegaConf.select(cfg, "trainer.devices", default=1)
         return Job(num=num, overrides=list(overrides), dir=job_dir, base=base, resume=resume,
@@ -127,7 +125,7 @@ class ParallelLauncher(Launcher):
 
     def _skip_finished(self, job: Job) -> bool:
         """resume=true: a job whose run already finished returns its recorded result."""
-        from optarena.sweep.outcome import objective
+        from optarena.record import objective
         from optarena.sweep.resume import plan
 
         if not job.resume:
@@ -158,12 +156,12 @@ class ParallelLauncher(Launcher):
 
     def _finish(self, job: Job) -> None:
         """Turn the ended process into a JobReturn; make sure metrics.json says what happened."""
-        from optarena.sweep.outcome import FINISHED, objective, read_summary, record_crash
+        from optarena.record import FINISHED, objective, read_record, record_crash
 
         assert job.proc is not None
         code, seconds = job.proc.poll(), time.perf_counter() - job.started
         written = read_job_return(job.return_file)
-        summary = read_summary(job.dir)
+        summary = read_record(job.dir)
         if written and written["status"] == "COMPLETED" and code == 0:
             value = written.get("value")
             job.result = self._job_return(job, JobStatus.COMPLETED, value)
@@ -283,7 +281,7 @@ def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:
 
 
 def _cause(text: str | None) -> str:
-    from optarena.sweep.outcome import last_line
+    from optarena.record import last_line
 
     line = last_line(text)
     return line + "." if line else ""

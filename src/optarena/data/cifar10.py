@@ -56,7 +56,7 @@ class CIFAR10DataModule(VisionDataModule):
     input_shape = (3, 32, 32)
     class_names = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
-    target_accuracy = 0.80
+    target = 0.80
     # Per-channel mean and std of the 50,000 training images (pixel values in [0, 1]).
     mean = (0.4914, 0.4822, 0.4465)
     std = (0.2470, 0.2435, 0.2616)

@@ -17,7 +17,7 @@ class DigitsDataModule(InMemoryDataModule):
     num_classes = 10
     input_shape = (1, 8, 8)
     class_names = [str(i) for i in range(10)]
-    target_accuracy = 0.95
+    target = 0.95
 
     def __init__(
         self,

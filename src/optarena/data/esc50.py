@@ -68,7 +68,7 @@ class ESC50DataModule(InMemoryDataModule):
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self.augment = augment
         self.gain_db, self.max_shift_seconds = gain_db, max_shift_seconds
-        self.target_accuracy = target_accuracy
+        self.target = target_accuracy
         self.num_samples = round(self.sample_rate * self.clip_seconds)
         self.input_shape = (self.num_samples,)
         # The class count sizes the model before training starts: fetch the data now if asked.

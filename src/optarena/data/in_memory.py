@@ -16,6 +16,8 @@ from torch import Tensor
 from optarena.errors import OptArenaError
 
 BatchTransform = Callable[[Tensor], Tensor]
+# Inputs and targets transformed together (segmentation: image and mask cropped alike).
+PairTransform = Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]
 
 # "auto" residency: the splits may take at most this share of the GPU's memory.
 DEVICE_SHARE = 0.25
@@ -39,12 +41,13 @@ class InMemoryLoader:
         transform: BatchTransform | None = None,
         rank: int = 0,
         world_size: int = 1,
+        pair_transform: PairTransform | None = None,
     ) -> None:
         if len(x) != len(y):
             raise ValueError(f"x has {len(x)} items but y has {len(y)}")
         self.x, self.y = x, y
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.transform = transform
+        self.transform, self.pair_transform = transform, pair_transform
         self.rank, self.world_size = rank, world_size
         self.generator = torch.Generator().manual_seed(seed)
         # Resume mid-epoch: the generator state before this epoch's permutation, the batches
@@ -70,11 +73,13 @@ class InMemoryLoader:
         for i in range(start, len(self)):
             idx = order[i * self.batch_size : (i + 1) * self.batch_size]
             # index_select copies whole rows: on the CPU ~20x faster than x[idx]
-            x = self.x.index_select(0, idx)
+            x, y = self.x.index_select(0, idx), self.y.index_select(0, idx)
             if self.transform is not None:
                 x = self.transform(x)
+            if self.pair_transform is not None:
+                x, y = self.pair_transform(x, y)
             self._yielded = i + 1
-            yield x, self.y.index_select(0, idx)
+            yield x, y
 
     def state_dict(self) -> dict:
         """The shuffling state; mid-epoch also the epoch's permutation and batches consumed.
@@ -114,17 +119,20 @@ def resident_device(
 class InMemoryDataModule(pl.LightningDataModule):
     """Base for datasets held as tensors: subclasses fill `self.splits` in `setup`.
 
-    Public facts every model and callback may rely on: `num_classes`, `input_shape`
-    (C, H, W for images, (T,) for waveforms), `class_names`, `target_accuracy`.
+    Public facts every model and callback may rely on: `kind` (the task it calls for:
+    classification, segmentation), `num_classes`, `input_shape` (C, H, W for images, (T,) for
+    waveforms), `class_names`, `target` (the validation value of the task's headline metric
+    that counts as reached: accuracy, mIoU).
 
     `device_resident` (True | False | "auto"): keep the splits on the training device (learnt
     from the trainer when the dataloaders are built). Batch transforms then run there too.
     """
 
+    kind = "classification"
     num_classes: int
     input_shape: tuple[int, ...]
     class_names: list[str]
-    target_accuracy: float
+    target: float
 
     def __init__(self, batch_size: int = 64, device_resident: bool | str = "auto") -> None:
         super().__init__()
@@ -150,6 +158,10 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The transform applied to validation and test batches (e.g. normalization)."""
         return None
 
+    def pair_transform(self, train: bool) -> PairTransform | None:
+        """A transform of inputs and targets together (after `train/eval_transform`)."""
+        return None
+
     def _split(self, split: str) -> tuple[Tensor, Tensor]:
         """The split's tensors, moved (once) to where they should live for this trainer."""
         x, y = self.splits[split]
@@ -171,7 +183,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         return InMemoryLoader(
             x, y, self.batch_size, shuffle=train, seed=self._shuffle_seed,
             transform=self.train_transform() if train else self.eval_transform(),
-            rank=rank, world_size=world,
+            rank=rank, world_size=world, pair_transform=self.pair_transform(train),
         )
 
     def train_dataloader(self) -> InMemoryLoader:

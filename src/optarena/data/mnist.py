@@ -66,7 +66,7 @@ class MNISTDataModule(VisionDataModule):
     num_classes = 10
     input_shape = (1, 28, 28)
     class_names = [str(i) for i in range(10)]
-    target_accuracy = 0.99
+    target = 0.99
     mean = (0.1307,)
     std = (0.3081,)
 

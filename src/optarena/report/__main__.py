@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
         "--target",
         type=float,
         default=None,
-        help="validation-accuracy target for time to target (default: each task's own)",
+        help="target of the validation metric for time to target (default: each task's own)",
     )
     parser.add_argument(
         "--out",

@@ -16,27 +16,29 @@ from optarena.report.collect import RUN_COLUMNS, collect_runs
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
 PROTOCOL = (
-    "Protocol: for each task (data × model) and optimizer, the setting (lr and any other swept "
-    "knob, seeds pooled) with the best mean `val/acc_best` over seeds is chosen; test accuracy "
-    "is reported only at that setting, so the choice never sees the test set. Diverged runs "
-    "count in the selection with their best validation accuracy before divergence (0 if none); "
-    "failed and running runs have no result and are only counted. Intervals on accuracy are "
-    "95% t-intervals over seeds; times to target are medians over seeds, a run that never "
-    "reaches the target counting as ∞ (AlgoPerf)."
+    "Protocol: each task (data × model) is judged on its headline metric: accuracy for "
+    "classification, mIoU for segmentation. For each task and optimizer, the setting (lr and "
+    "any other swept knob, seeds pooled) with the best mean validation value (`val/acc_best`, "
+    "`val/miou_best`) over seeds is chosen; the test value is reported only at that setting, so "
+    "the choice never sees the test set. Diverged runs count in the selection with their best "
+    "validation value before divergence (0 if none); failed and running runs have no result "
+    "and are only counted. Intervals on test values are 95% t-intervals over seeds; times to "
+    "target are medians over seeds, a run that never reaches the target counting as ∞ "
+    "(AlgoPerf)."
 )
 TIME_TEXT = (
-    "Steps and seconds until validation accuracy first reaches the task's target, median "
+    "Steps and seconds until the task's validation metric first reaches its target, median "
     "over seeds at the chosen setting; `never` = not reached (∞). Interval: order-statistic "
     "interval of the median (95% from 6 seeds on; with fewer seeds [min, max], its coverage "
     "shown)."
 )
 CURVES_TEXT = (
-    "Validation accuracy and training loss against optimizer steps and against seconds, one "
+    "The validation metric and training loss against optimizer steps and against seconds, one "
     "line per optimizer at its chosen setting: mean over seeds, band = ± one standard "
     "deviation."
 )
 SENSITIVITY_TEXT = (
-    "Mean best validation accuracy against lr (log axis), per optimizer (the best over other "
+    "Mean best validation value against lr (log axis), per optimizer (the best over other "
     "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting."
 )
 PROFILE_TEXT = (
@@ -106,7 +108,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
         Text(PROTOCOL),
     ]
     blocks += [
-        Heading("1. Best setting per optimizer (chosen on validation), test accuracy"),
+        Heading("1. Best setting per optimizer (chosen on validation), test result"),
         Table(headline),
         Heading("Run status", 3),
         Table(tables.status(runs)),
@@ -133,7 +135,8 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     ]
     for task in sorted(scores["task"].unique()):
         fig = figures.sensitivity_figure(
-            task, scores[scores["task"] == task], best[best["task"] == task]
+            task, scores[scores["task"] == task], best[best["task"] == task],
+            _metric_of(best, task),
         )
         path = _save(fig, out_dir / f"sensitivity_{slug(task)}.png", report)
         blocks.append(Image(path, f"lr sensitivity, {task}"))
@@ -167,10 +170,17 @@ def _curve_blocks(
             for _, b in chosen.iterrows()
         }
         for name in ("step", "seconds"):
-            fig = figures.curves_figure(task, run_dirs, name, targets.get(task, math.nan))
+            fig = figures.curves_figure(task, run_dirs, name, targets.get(task, math.nan),
+                                        _metric_of(best, task))
             path = _save(fig, out_dir / f"curves_{name}_{slug(task)}.png", report)
             blocks.append(Image(path, f"curves against {name}, {task}"))
     return blocks
+
+
+def _metric_of(best: pd.DataFrame, task: str) -> str:
+    """The task's headline metric name (acc, miou)."""
+    metrics = best.loc[best["task"] == task, "metric"].dropna()
+    return str(metrics.iloc[0]) if len(metrics) else "acc"
 
 
 def _profile_blocks(summary: pd.DataFrame, out_dir: Path, report: Report) -> list[Block]:
@@ -195,7 +205,8 @@ def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> lis
     blocks.append(Text(CLAIMS_TEXT))
     untested = [str(c) for c in claims if verdicts.empty or str(c) not in set(verdicts["claim"])]
     if untested:
-        blocks.append(Text(f"Not tested (a or b missing from every task): {'; '.join(untested)}."))
+        blocks.append(Text("Not tested (no task where both a and b ran and record the "
+                           f"metric): {'; '.join(untested)}."))
     if not verdicts.empty:
         report.claims = tables.claims(verdicts)
         blocks.append(Table(report.claims))

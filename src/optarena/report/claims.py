@@ -7,19 +7,23 @@ settings with 95% intervals over seeds; a clear win either way needs non-overlap
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from optarena.report.stats import FINISHED, mean_ci, median_ci
 
-# metric name in a claim -> (runs column, summary statistic, default direction)
-METRICS = {
-    "test_acc": ("test_acc", "mean", "higher"),
-    "val_acc_best": ("val_acc_best", "mean", "higher"),
+# Times to target: (runs column, summary statistic, default direction).
+TIMES = {
     "steps_to_target": ("steps_to_target", "median", "lower"),
     "seconds_to_target": ("seconds_to_target", "median", "lower"),
 }
+# Any recorded metric at test, or its best at validation: test_acc, test_miou, test_dice,
+# val_acc_best, val_miou_best, ... (the runs column of metrics.json's test/miou is test_miou).
+RECORDED = re.compile(r"^(test_[a-z0-9_]+|val_[a-z0-9_]+_best)$")
+METRIC_HELP = ("steps_to_target, seconds_to_target, test_<metric> (test_acc, test_miou, "
+               "test_dice, ...) or val_<metric>_best")
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
 
 
@@ -44,12 +48,10 @@ def parse_claims(raw_lists: pd.Series) -> tuple[list[Claim], list[str]]:
                 problems.append(f"claim {item!r} ignored: it needs keys a, b, metric (and better)")
                 continue
             metric = str(item["metric"])
-            if metric not in METRICS:
-                problems.append(
-                    f"claim {item!r} ignored: metric must be one of {', '.join(METRICS)}"
-                )
+            if metric not in TIMES and not RECORDED.match(metric):
+                problems.append(f"claim {item!r} ignored: metric must be one of {METRIC_HELP}")
                 continue
-            better = str(item.get("better", METRICS[metric][2]))
+            better = str(item.get("better", metric_spec(metric)[2]))
             if better not in ("higher", "lower"):
                 problems.append(f"claim {item!r} ignored: better must be higher or lower")
                 continue
@@ -57,6 +59,18 @@ def parse_claims(raw_lists: pd.Series) -> tuple[list[Claim], list[str]]:
             if claim not in claims:
                 claims.append(claim)
     return claims, sorted(set(problems))
+
+
+def metric_spec(metric: str) -> tuple[str, str, str]:
+    """(runs column, statistic, default direction) of a claim's metric."""
+    if metric in TIMES:
+        return TIMES[metric]
+    return metric, "mean", "lower" if "loss" in metric else "higher"
+
+
+def _recorded_on(runs: pd.DataFrame, column: str) -> bool:
+    """Whether any of these runs' records holds the metric (null values count: not reached)."""
+    return any(column in names for names in runs["recorded"])
 
 
 def _interval(runs: pd.DataFrame, column: str, statistic: str) -> tuple[float, float, float, int]:
@@ -72,11 +86,15 @@ def verdicts(claims: list[Claim], runs: pd.DataFrame, best: pd.DataFrame) -> pd.
     """One row per (claim, task where both optimizers ran): the numbers and the verdict."""
     rows = []
     for claim in claims:
-        column, statistic, _ = METRICS[claim.metric]
+        column, statistic, _ = metric_spec(claim.metric)
+        if column not in runs:
+            continue  # no run recorded this metric (test_miou on classification runs)
         for task in sorted(best["task"].unique()):
             picked = best[best["task"] == task].set_index("optimizer")["setting"]
             if claim.a not in picked or claim.b not in picked:
                 continue
+            if statistic == "mean" and not _recorded_on(runs[runs["task"] == task], column):
+                continue  # a metric this task does not record (test_miou on classification)
             side = {}
             for name in (claim.a, claim.b):
                 at = runs[

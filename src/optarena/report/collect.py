@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ import pandas as pd
 import yaml
 
 from optarena.errors import OptArenaError
-from optarena.sweep.outcome import find_run_dirs, last_line
+from optarena.record import Headline, choice, find_run_dirs, last_line, read_record
 
 # Override keys that define the groups or the replicate, never a "swept knob".
 GROUP_KEYS = ("data", "model", "optimizer")
@@ -19,6 +18,8 @@ NON_KNOBS = {*GROUP_KEYS, "seed", "lr"}
 # Folders inside a run (or beside runs) that never hold runs: skip them while walking.
 RUN_COLUMNS = [
     "task",
+    "kind",
+    "metric",
     "data",
     "model",
     "optimizer",
@@ -26,6 +27,8 @@ RUN_COLUMNS = [
     "seed",
     "setting",
     "status",
+    "val_score",
+    "test_score",
     "val_acc_best",
     "test_acc",
     "target_metric",
@@ -50,22 +53,6 @@ def _read_yaml(path: Path) -> Any:
         raise OptArenaError(
             f"cannot parse {path}: {err.__class__.__name__}; fix or delete the file"
         ) from None
-
-
-def _read_metrics(path: Path) -> dict | None:
-    if not path.is_file():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise OptArenaError(
-            f"unreadable {path} ({err}); delete it or rerun that job, then run the report again"
-        ) from None
-    if not isinstance(data, dict):
-        raise OptArenaError(
-            f"unreadable {path}: expected a JSON object; delete it or rerun that job"
-        )
-    return data
 
 
 def parse_overrides(overrides: list[str] | None) -> dict[str, str]:
@@ -96,9 +83,20 @@ def _config_lr(config: dict) -> float:
     return _num(lr) if not isinstance(lr, str) else math.nan
 
 
+def _kind_of(config: dict) -> dict[str, Any]:
+    """Task and headline of a run that wrote no record yet, from its data config's class."""
+    from optarena.tasks import data_kind, task_class
+
+    try:
+        kind = data_kind((config.get("data") or {}).get("_target_", ""))
+    except Exception:  # not importable here: the run is still shown, as classification
+        return {}
+    return {"task": kind, "metric": task_class(kind).headline.as_record()}
+
+
 def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """One run -> (row of RUN_COLUMNS, its overrides as {key: value})."""
-    metrics = _read_metrics(run_dir / "metrics.json")
+    metrics = read_record(run_dir, strict=True)
     config = _read_yaml(run_dir / ".hydra" / "config.yaml") or {}
     hydra_cfg = _read_yaml(run_dir / ".hydra" / "hydra.yaml") or {}
     choices = (hydra_cfg.get("hydra", hydra_cfg).get("runtime") or {}).get("choices") or {}
@@ -110,12 +108,14 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     if metrics is None:  # still running (or killed before writing its summary)
         metrics = {
             "status": "running",
-            **{k: _choice(choices, k) or overrides.get(k) for k in GROUP_KEYS},
+            **_kind_of(config),
+            **{k: choice(choices, k) or overrides.get(k) for k in GROUP_KEYS},
             "lr": _config_lr(config),
             "seed": config.get("seed", overrides.get("seed")),
         }
     values = metrics.get("metrics") or {}
     target = metrics.get("target") or {}
+    headline = Headline.of(metrics)
     row = {
         "data": str(metrics.get("data") or "?"),
         "model": str(metrics.get("model") or "?"),
@@ -123,9 +123,17 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "lr": _num(metrics.get("lr")),
         "seed": metrics.get("seed"),
         "status": str(metrics.get("status") or "running"),
+        # Every recorded metric as a column (test/miou -> test_miou), for claims on any of them.
+        **{name.replace("/", "_"): _num(v) for name, v in values.items()},
+        "recorded": tuple(name.replace("/", "_") for name in values),
         "val_acc_best": _num(values.get("val/acc_best")),
         "test_acc": _num(values.get("test/acc")),
-        "target_metric": target.get("metric") or "val/acc",
+        "kind": str(metrics.get("task") or "classification"),
+        "metric": headline.name,
+        # The headline metric, whatever the task: the selection and test columns.
+        "val_score": _num(values.get(headline.best)),
+        "test_score": _num(values.get(headline.test)),
+        "target_metric": target.get("metric") or headline.val,
         "target": _num(target.get("value")),
         # From metrics.json; a null step means never reached (resolved in stats.time_to_target).
         "steps_to_target": _num(target.get("step")),
@@ -141,14 +149,6 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
     }
     row["task"] = f"{row['data']}/{row['model']}"
     return row, overrides
-
-
-def _choice(choices: dict, group: str) -> str | None:
-    """A group's option from runtime.choices; a packaged group is keyed 'group@package'."""
-    for key, value in choices.items():
-        if key == group or key.startswith(group + "@"):
-            return value
-    return None
 
 
 def load_curves(run_dir: str | Path) -> pd.DataFrame | None:

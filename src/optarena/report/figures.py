@@ -16,6 +16,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from optarena.record import LABELS
 from optarena.report.collect import load_curves
 from optarena.report.profiles import R_MAX
 
@@ -82,15 +83,17 @@ def curves_figure(
     best_runs: dict[str, list[str]],
     x: str,
     target: float,
+    metric: str = "acc",
     curves: Callable[[str], pd.DataFrame | None] = load_curves,
 ) -> Figure:
-    """Validation accuracy and training loss against `x` per optimizer: mean ± std band."""
+    """The validation metric (val/acc, val/miou) and training loss against `x` per optimizer:
+    mean ± std band."""
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     palette = colors(list(best_runs))
     for name, run_dirs in sorted(best_runs.items()):
         loaded = [c for c in (curves(d) for d in run_dirs) if c is not None]
-        for ax, metric in ((acc_ax, "val/acc"), (loss_ax, "train/loss")):
-            seeds = [s for s in (_series(c, metric) for c in loaded) if s is not None]
+        for ax, column in ((acc_ax, f"val/{metric}"), (loss_ax, "train/loss")):
+            seeds = [s for s in (_series(c, column) for c in loaded) if s is not None]
             if not seeds:
                 continue
             band = mean_band(seeds).dropna(subset=[x])
@@ -99,7 +102,8 @@ def curves_figure(
             ax.fill_between(xs, mean - std, mean + std, color=palette[name], alpha=0.2, lw=0)
     if not math.isnan(target):
         acc_ax.axhline(target, color="0.4", ls="--", lw=1, label=f"target {target:g}")
-    acc_ax.set(title="Validation accuracy", xlabel=X_LABELS[x], ylabel="val/acc")
+    acc_ax.set(title=f"Validation {LABELS.get(metric, metric)}", xlabel=X_LABELS[x],
+               ylabel=f"val/{metric}")
     loss_ax.set(title="Training loss", xlabel=X_LABELS[x], ylabel="train/loss (log scale)")
     if loss_ax.lines:
         loss_ax.set_yscale("log")
@@ -121,8 +125,10 @@ def curves_figure(
     return fig
 
 
-def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame) -> Figure:
-    """Mean best val/acc against lr per optimizer (best over other knobs); x marks divergence."""
+def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
+                       metric: str = "acc") -> Figure:
+    """Mean best val/<metric> against lr per optimizer (best over other knobs); x marks
+    divergence."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     palette = colors(list(scores["optimizer"].unique()))
     for name, group in scores.groupby("optimizer"):
@@ -141,7 +147,7 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame) -> F
     ax.set(
         title=f"{task}: learning-rate sensitivity",
         xlabel="learning rate (log scale)",
-        ylabel="best val/acc, mean over seeds",
+        ylabel=f"best val/{metric}, mean over seeds",
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -66,14 +66,16 @@ def first_reach(curve: pd.DataFrame | None, metric: str, value: float) -> tuple[
 
 
 def selection_scores(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean val/acc_best over seeds per (task, optimizer, setting): the only selection criterion.
+    """Mean best validation value of the task's headline metric (val/acc_best, val/miou_best)
+    over seeds per (task, optimizer, setting): the only selection criterion.
 
     Completed and diverged runs count; a diverged run without a validation result counts 0.
     """
-    done = runs[runs["status"].isin(FINISHED)].assign(score=lambda d: d["val_acc_best"].fillna(0.0))
+    done = runs[runs["status"].isin(FINISHED)].assign(score=lambda d: d["val_score"].fillna(0.0))
     keys = ["task", "optimizer", "setting"]
     scores = done.groupby(keys, sort=True).agg(
         lr=("lr", "first"),
+        metric=("metric", "first"),
         val_mean=("score", "mean"),
         val_std=("score", "std"),
         n=("score", "size"),
@@ -153,8 +155,9 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
         ]
         opt_runs = runs[(runs["task"] == b["task"]) & (runs["optimizer"] == b["optimizer"])]
         test_mean, test_std, low, high, n_test = mean_ci(
-            at.loc[at["status"].isin(FINISHED), "test_acc"]
+            at.loc[at["status"].isin(FINISHED), "test_score"]
         )
+        m = b["metric"]
         finished = at[at["status"].isin(FINISHED)]
         steps = median_ci(finished["steps_to_target"])
         seconds = median_ci(finished["seconds_to_target"])
@@ -164,11 +167,13 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                 "optimizer": b["optimizer"],
                 "setting": b["setting"],
                 "lr": b["lr"],
-                "val_acc_best_mean": b["val_mean"],
-                "test_acc_mean": test_mean,
-                "test_acc_std": test_std,
-                "test_acc_ci_low": low,
-                "test_acc_ci_high": high,
+                "metric": m,
+                # Named after the task's metric: val_acc_best_mean, test_miou_mean, ...
+                f"val_{m}_best_mean": b["val_mean"],
+                f"test_{m}_mean": test_mean,
+                f"test_{m}_std": test_std,
+                f"test_{m}_ci_low": low,
+                f"test_{m}_ci_high": high,
                 "n": n_test,
                 "diverged": int((at["status"] == "diverged").sum()),
                 "failed": int((at["status"] == "failed").sum()),
@@ -196,6 +201,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                     "optimizer": opt,
                     "setting": "",
                     "lr": math.nan,
+                    "metric": group["metric"].iloc[0],
                     "n": 0,
                     "diverged": 0,
                     "failed": int((group["status"] == "failed").sum()),

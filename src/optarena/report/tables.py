@@ -26,19 +26,38 @@ def interval(low: float, high: float, fmt: str = ".4f") -> str:
     return "—" if math.isnan(low) else f"[{num(low, fmt)}, {num(high, fmt)}]"
 
 
+SHORT = {"miou": "mIoU"}  # metric names as tables show them (acc stays acc)
+
+
+def metric_label(metric: str) -> str:
+    return SHORT.get(metric, metric)
+
+
 def headline(summary: pd.DataFrame) -> pd.DataFrame:
-    """The answer: per task and optimizer, the val-chosen setting and the test result there."""
+    """The answer: per task and optimizer, the val-chosen setting and the test result there.
+
+    Columns name the tasks' headline metric ("val acc", "test mIoU mean ± std"); a report over
+    tasks with different metrics gets a `metric` column and generic heads instead.
+    """
+    metrics = sorted(set(summary["metric"].dropna())) if "metric" in summary else ["acc"]
+    one = metric_label(metrics[0]) if len(metrics) == 1 else None
+    val_head = f"val {one}" if one else "val (best)"
+    test_head = f"test {one} mean ± std" if one else "test mean ± std"
     rows = []
     for _, s in summary.iterrows():
+        m = s.get("metric") if isinstance(s.get("metric"), str) else "acc"
+        row = {"task": s["task"]}
+        if not one:
+            row["metric"] = metric_label(m)
         rows.append(
             {
-                "task": s["task"],
+                **row,
                 "optimizer": s["optimizer"],
                 "best setting (by val)": s["setting"] or "no finished run",
-                "val acc": num(s.get("val_acc_best_mean", math.nan)),
-                "test acc mean ± std": _mean_std(s.get("test_acc_mean"), s.get("test_acc_std")),
+                val_head: num(s.get(f"val_{m}_best_mean", math.nan)),
+                test_head: _mean_std(s.get(f"test_{m}_mean"), s.get(f"test_{m}_std")),
                 "95% CI": interval(
-                    s.get("test_acc_ci_low", math.nan), s.get("test_acc_ci_high", math.nan)
+                    s.get(f"test_{m}_ci_low", math.nan), s.get(f"test_{m}_ci_high", math.nan)
                 ),
                 "n": int(s["n"]),
                 "diverged/failed": f"{int(s['diverged'])}/{int(s['failed'])}"

@@ -7,20 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optarena.errors import OptArenaError
-from optarena.sweep.outcome import FINISHED, read_summary
+from optarena.record import FINISHED, read_record
+from optarena.record import defining_overrides as identity
 
-# Overrides that say how to run, not what: they may differ between the attempts of one run.
-NOT_IDENTITY = {"resume"}
 LAST_CKPT = Path("checkpoints") / "last.ckpt"
-
-
-def _key(override: str) -> str:
-    return override.lstrip("+~").split("=", 1)[0]
-
-
-def identity(overrides: list[str]) -> list[str]:
-    """The overrides that define a run (sorted; `resume` left out)."""
-    return sorted(o for o in overrides if _key(o) not in NOT_IDENTITY)
 
 
 @dataclass(frozen=True)
@@ -33,7 +23,7 @@ class ResumePlan:
 def plan(run_dir: Path, overrides: list[str]) -> ResumePlan:
     """What resume=true does with `run_dir` for a job with these overrides."""
     run_dir = Path(run_dir)
-    summary = read_summary(run_dir)
+    summary = read_record(run_dir)
     recorded = summary.get("overrides") if summary else None
     if recorded is not None and identity(recorded) != identity(overrides):
         before = " ".join(identity(recorded)) or "no overrides"

@@ -11,8 +11,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from optarena.sweep.outcome import find_run_dirs, last_line, read_summary
-from optarena.sweep.resume import identity
+from optarena.record import Headline, best_value, find_run_dirs, last_line, read_record
+from optarena.record import defining_overrides as identity
 
 STATUSES = ("completed", "diverged", "failed", "running")
 ORDER = {"failed": 0, "running": 1, "unknown": 1, "diverged": 2, "completed": 3}
@@ -39,11 +39,13 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
     sweep_dir = Path(sweep_dir)
     rows = []
     for run in _run_dirs(sweep_dir):
-        summary = read_summary(run) or {}
+        summary = read_record(run) or {}
         status = summary.get("status", "unknown")
-        metrics = summary.get("metrics") or {}
-        rows.append((ORDER.get(status, 1), -(metrics.get("val/acc_best") or 0.0), status,
-                     str(run.relative_to(sweep_dir)), metrics, summary))
+        headline = Headline.of(summary)
+        best = best_value(summary) if summary else None
+        sign = -1.0 if headline.mode == "max" else 1.0
+        rows.append((ORDER.get(status, 1), sign * (best or 0.0), status,
+                     str(run.relative_to(sweep_dir)), headline, summary))
     rows.sort(key=lambda r: r[:2])
     counts = Counter(r[2] for r in rows)
     # Show what tells the runs apart (the swept values), not what they all share.
@@ -51,16 +53,21 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
     common = set.intersection(*identities) if len(identities) > 1 else set()
     parts = [f"{counts[s]} {s}" for s in (*STATUSES, "unknown") if counts[s]]
     lines = [f"Sweep {sweep_dir}: {len(rows)} run(s): {', '.join(parts) or 'none'}"]
+    # Column heads name the metric when every run shares one (val/acc_best, val/miou_best).
+    headlines = {r[4] for r in rows if r[5]}
+    one = next(iter(headlines)) if len(headlines) == 1 else None
+    best_head, test_head = (one.best, one.test) if one else ("val best", "test")
     if rows:
         width = max(3, *(len(r[3]) for r in rows[:MAX_ROWS]))
-        lines.append(f"  {'run':<{width}}  {'status':<9} {'val/acc_best':>12} {'test/acc':>8}  "
+        lines.append(f"  {'run':<{width}}  {'status':<9} {best_head:>13} {test_head:>9}  "
                      "swept values / error")
-    for _, _, status, name, metrics, summary in rows[:MAX_ROWS]:
+    for _, _, status, name, headline, summary in rows[:MAX_ROWS]:
+        metrics = summary.get("metrics") or {}
         detail = " ".join(o for o in identity(summary.get("overrides") or []) if o not in common)
         if status in ("failed", "diverged", "unknown", "running"):
             detail = f"{detail}  <- {_one_line(summary.get('error')) or 'no metrics.json'}"
-        lines.append(f"  {name:<{width}}  {status:<9} {_fmt(metrics.get('val/acc_best')):>12} "
-                     f"{_fmt(metrics.get('test/acc')):>8}  {detail}")
+        lines.append(f"  {name:<{width}}  {status:<9} {_fmt(metrics.get(headline.best)):>13} "
+                     f"{_fmt(metrics.get(headline.test)):>9}  {detail}")
     if len(rows) > MAX_ROWS:
         lines.append(f"  ... {len(rows) - MAX_ROWS} more (best completed shown first)")
     if rows:

@@ -1,0 +1,291 @@
+"""The run record, in one place: `<run dir>/metrics.json` (docs/run-directory.md).
+
+Its schema, writing it (the run itself, and the launcher for a process that died), reading it
+(resume, the sweep summary, the report), a run's identity (data, model, optimizer, scheduler,
+lr, seed, overrides) and the headline metric a record is judged by.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from optarena.errors import OptArenaError
+
+RECORD = "metrics.json"
+# Statuses of a run that ended on its own; anything else (running, failed) may be resumed.
+FINISHED = ("completed", "diverged")
+# Folders inside a run that hold no runs.
+SKIP_DIRS = {".hydra", "csv", "checkpoints", "tensorboard", "report", "explain", "__pycache__",
+             ".git"}
+# Overrides that say how to run, not what: they may differ between the attempts of one run.
+NOT_IDENTITY = {"resume"}
+IDENTITY_GROUPS = ("data", "model", "optimizer", "scheduler")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A task's headline metric: it picks the best checkpoint, the best setting of a sweep, and
+    whether a run reached its target. `name` is the metric without its split (`acc`, `miou`)."""
+
+    name: str
+    mode: str = "max"
+    label: str = ""  # how people call it ("accuracy", "mIoU"); the name when empty
+
+    @property
+    def words(self) -> str:
+        return self.label or self.name
+
+    @property
+    def val(self) -> str:
+        return f"val/{self.name}"
+
+    @property
+    def best(self) -> str:
+        return f"val/{self.name}_best"
+
+    @property
+    def test(self) -> str:
+        return f"test/{self.name}"
+
+    @property
+    def direction(self) -> str:
+        """Optuna's word for the mode."""
+        return "maximize" if self.mode == "max" else "minimize"
+
+    def as_record(self) -> dict[str, str]:
+        return {"name": self.val, "mode": self.mode}
+
+    @classmethod
+    def of(cls, record: dict | None) -> Headline:
+        """The headline a record was written with; records from before it was recorded are
+        classification runs judged on val/acc."""
+        metric = (record or {}).get("metric")
+        if isinstance(metric, dict) and str(metric.get("name", "")).startswith("val/"):
+            name = str(metric["name"])[len("val/"):]
+            return cls(name, str(metric.get("mode", "max")), LABELS.get(name, ""))
+        return LEGACY_HEADLINE
+
+
+LABELS = {"acc": "accuracy", "miou": "mIoU"}
+LEGACY_HEADLINE = Headline("acc", "max", "accuracy")
+
+
+# --- identity -------------------------------------------------------------------------------
+def choice(choices: dict, group: str) -> str | None:
+    """A group's option from Hydra's runtime.choices; a packaged group is keyed 'group@pkg'."""
+    for key, value in choices.items():
+        if key == group or str(key).startswith(group + "@"):
+            return None if value is None else str(value)
+    return None
+
+
+def defining_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that define a run (sorted; `resume` left out)."""
+    return sorted(o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in NOT_IDENTITY)
+
+
+def identity(choices: dict, lr: Any, seed: Any, overrides: list[str]) -> dict[str, Any]:
+    """What names a run in its record: group options, lr, seed and its overrides."""
+    return {**{g: choice(choices, g) for g in IDENTITY_GROUPS}, "lr": lr, "seed": seed,
+            "overrides": [o for o in overrides if not o.startswith("resume=")]}
+
+
+def hparams(cfg: Any, lr: float | None) -> dict[str, Any]:
+    """The resolved hyperparameters a run records (the optimizer's lr is the one it used)."""
+    from omegaconf import OmegaConf
+
+    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    if lr is not None and isinstance(optimizer, dict) and "lr" in optimizer:
+        optimizer["lr"] = lr
+    return {
+        "batch_size": cfg.batch_size, "max_epochs": cfg.max_epochs, "optimizer": optimizer,
+        "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True),
+        "regularization": OmegaConf.to_container(cfg.regularization, resolve=True),
+        "task": OmegaConf.to_container(cfg.task, resolve=True) if cfg.get("task") else {},
+    }
+
+
+def hydra_choices() -> dict[str, str]:
+    """The chosen option of each config group of this run, if Hydra composed it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()
+            if not k.startswith("hydra")}
+
+
+def hydra_overrides() -> list[str]:
+    """This run's command-line overrides, without `resume=...` (how to run, not what)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return []
+    return [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+
+
+# --- reading --------------------------------------------------------------------------------
+def find_run_dirs(paths: list[Path]) -> list[Path]:
+    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest)."""
+    found: list[Path] = []
+    for root in paths:
+        if not root.is_dir():
+            raise OptArenaError(
+                f"no such directory: {root}; "
+                "pass a sweep folder such as multirun/DATE/TIME or outputs/"
+            )
+        for dirpath, dirnames, filenames in os.walk(root):
+            here = Path(dirpath)
+            if RECORD in filenames or (here / ".hydra" / "config.yaml").is_file():
+                found.append(here)
+                dirnames.clear()
+                continue
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+    return sorted(set(found))
+
+
+def read_record(run_dir: Path, strict: bool = False) -> dict | None:
+    """<run_dir>/metrics.json; None when absent. Unreadable (a job killed mid-write, a
+    hand-edited file): None, or with `strict` an OptArenaError naming the file and the fix."""
+    path = Path(run_dir) / RECORD
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        if strict:
+            raise OptArenaError(f"unreadable {path} ({err}); delete it or rerun that job, then "
+                                "run the report again") from None
+        return None
+    if not isinstance(data, dict):
+        if strict:
+            raise OptArenaError(f"unreadable {path}: expected a JSON object; delete it or "
+                                "rerun that job")
+        return None
+    return data
+
+
+def last_line(text: object) -> str:
+    """The last non-empty line of a recorded error (its traceback's message)."""
+    lines = [line for line in str(text or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
+
+
+def best_value(record: dict) -> float | None:
+    """The best validation value of the record's headline metric (None if never validated)."""
+    value = (record.get("metrics") or {}).get(Headline.of(record).best)
+    return None if value is None else float(value)
+
+
+def objective(record: dict) -> float:
+    """The value a finished run returns to the sweeper (hparams_search optimizes it).
+
+    The best validation value of the task's headline metric (val/acc_best, val/miou_best); a
+    run that diverged before its first validation has none and returns the worst value (0.0
+    for a maximized metric), so that a sampler learns to avoid its setting instead of
+    discarding the trial.
+    """
+    value = best_value(record)
+    if value is not None:
+        return value
+    return 0.0 if Headline.of(record).mode == "max" else math.inf
+
+
+# --- writing --------------------------------------------------------------------------------
+def write_record(path: Path, record: dict) -> None:
+    """Write metrics.json atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def record_crash(run_dir: Path, error: str, seconds: float, base: dict[str, Any]) -> dict:
+    """Mark a run `failed` when its process died without saying so (segfault, kill, OOM).
+
+    Keeps what the run wrote at its start (`running`: its hyperparameters); `base` (its
+    identity) fills a record for a run that died before writing anything. A run that recorded
+    its own outcome (completed, diverged, failed) is left as it is.
+    """
+    path = Path(run_dir) / RECORD
+    record = read_record(run_dir)
+    if record is not None and record.get("status") != "running":
+        return record
+    record = record or {
+        **base, "hparams": {}, "metrics": {}, "target": None, "diverged_step": None,
+        "epochs": 0, "steps": 0, "versions": {},
+    }
+    record.update(status="failed", error=error, wall_seconds=round(seconds, 3))
+    write_record(path, record)
+    return record
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "lightning", "optarena"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class RunRecord:
+    """Writes <run dir>/metrics.json for one run: `running` at its start, then its outcome.
+
+    `kind` and `headline` are the task's (classification: val/acc; segmentation: val/miou);
+    `metric_names` are the metrics the task records (final values, null when not measured).
+    """
+
+    def __init__(self, run_dir: Path, base: dict[str, Any], hparams: dict[str, Any],
+                 kind: str, headline: Headline, metric_names: tuple[str, ...],
+                 resumed_at_step: int | None = None) -> None:
+        self.path = Path(run_dir) / RECORD
+        self.enabled = self.writes_here()
+        self.started = time.perf_counter()
+        self.metric_names = metric_names
+        self.base = {**base, "task": kind, "metric": headline.as_record(),
+                     "resumed_at_step": resumed_at_step, "hparams": hparams}
+
+    @staticmethod
+    def writes_here() -> bool:
+        """DDP: rank 0 writes the record (and its logs), the other ranks only train."""
+        from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+        return rank_zero_only.rank == 0
+
+    def write(self, status: str, metrics: dict[str, Any] | None = None,
+              target: dict | None = None, error: str | None = None,
+              diverged_step: int | None = None, epochs: int = 0, steps: int = 0) -> dict:
+        metrics = metrics or {}
+        record = {
+            "status": status, "error": error, **self.base,
+            "metrics": {name: _number(metrics.get(name)) for name in self.metric_names},
+            "target": target, "diverged_step": diverged_step, "epochs": epochs, "steps": steps,
+            "wall_seconds": round(time.perf_counter() - self.started, 3),
+            "versions": _versions(),
+        }
+        if self.enabled:
+            write_record(self.path, record)
+        return record
+
+    def write_failed(self, err: BaseException, **progress: Any) -> dict:
+        lines = traceback.format_exception(err)
+        tail = "".join(lines[-12:]).strip()
+        return self.write("failed", error=tail, **progress)

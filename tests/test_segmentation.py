@@ -7,6 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
+from report_fixtures import make_run
 
 from optarena.data.augment import random_crop_flip_pair
 from optarena.data.digits_seg import DigitsSegDataModule
@@ -141,7 +143,9 @@ def test_mismatched_model_data_and_task_options_are_one_line(make_cfg, overrides
 
 
 def test_a_two_optimizer_segmentation_sweep_reports_miou(tmp_path: Path) -> None:
+    from optarena.report import profiles, stats
     from optarena.report.build import build_report
+    from optarena.report.collect import collect_runs
     from tests.conftest import FAST, compose_cfg
 
     sweep = tmp_path / "sweep"
@@ -151,11 +155,26 @@ def test_a_two_optimizer_segmentation_sweep_reports_miou(tmp_path: Path) -> None
                                                  "val: 32, test: 32}"])
         cfg.paths.output_dir = str(sweep / str(i))
         train(cfg)
+        claim = {"a": "adam", "b": "sgd", "metric": "test_miou", "better": "higher"}
+        (sweep / str(i) / ".hydra").mkdir()
+        (sweep / str(i) / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"claims": [claim]}))
     report = build_report([sweep])
     columns = list(report.headline.columns)
     assert "val mIoU" in columns and "test mIoU mean ± std" in columns
     assert set(report.headline["optimizer"]) == {"adam", "sgd"}
+    assert list(report.claims["claim"]) == ["adam vs sgd: test_miou, higher is better"]
     md = (sweep / "report" / "report.md").read_text()
     assert "test mIoU" in md and "val/miou" in md
     runs = pd.read_csv(sweep / "report" / "runs.csv")
     assert set(runs["kind"]) == {"segmentation"} and set(runs["metric"]) == {"miou"}
+
+    # With classification runs beside them: a metric column, one profile over both tasks.
+    for i, optimizer in enumerate(("adam", "sgd")):
+        make_run(sweep, f"cls{i}", optimizer=optimizer, val_acc_best=0.9 + i / 100)
+    both = build_report([sweep])
+    assert set(both.headline["metric"]) == {"acc", "mIoU"}
+    profile = (sweep / "report" / "report.md").read_text().split("## 5. Performance profile")[1]
+    assert "profile.png" in profile or "Left out" in profile
+    r, excluded = profiles.ratios(stats.summarize(stats.resolve_targets(
+        collect_runs([sweep])[0])))
+    assert {*r.index, *excluded} == {"digits/cnn_small", "digits_seg/unet_small"}

@@ -14,6 +14,8 @@ from optarena.report.build import default_out
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CLAIM = {"a": "adam", "b": "sgd", "metric": "test_acc", "better": "higher"}
+REFERENCE = {"data": "digits", "model": "cnn_small", "optimizer": "adam", "lr": 0.01,
+             "metric": "test_acc", "value": 0.95, "source": "seeds/004_08bbe4b7002e05e5.txt"}
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def sweep(tmp_path_factory):
                 ],
                 optimizer=optimizer,
                 lr=lr,
-                config={"claims": [CLAIM]},
+                config={"claims": [CLAIM], "reference": [REFERENCE]},
             )
     make_run(
         root,
@@ -111,6 +113,10 @@ def test_markdown_shows_the_answer_and_the_unfinished(written):
     assert "| adam: 0.9300 [0.9052, 0.9548], n=3 | sgd: 0.8800 [0.8552, 0.9048], n=3 |" in md
     assert "| paired t (3 seeds) | < 1e-12 | 0.05 | supported |" in md
     assert "![lr sensitivity, digits/cnn_small](sensitivity_digits-cnn_small.png)" in md
+    reproduction = md.split("## 7. Reproduction")[1]
+    assert ("| digits/cnn_small | adam | test_acc | 0.9500 | 0.9300 [0.9052, 0.9548], n=3 | "
+            "-0.0200 | yes | lr=0.01 (as the study: lr) | seeds/004_08bbe4b7002e05e5.txt |"
+            ) in reproduction
 
 
 def test_html_is_self_contained(written):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from optarena.report import claims as claim_logic
-from optarena.report import figures, grid_edges, profiles, stats, tables
+from optarena.report import figures, grid_edges, profiles, reproduction, stats, tables
 from optarena.report.collect import RUN_COLUMNS, collect_runs
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
@@ -60,6 +60,19 @@ CLAIMS_TEXT = (
     "difference of means is at confidence 1 − level, so it excludes 0 exactly when p ≤ level. "
     "Each side's own value and 95% interval (means: t; times: median, order-statistic) are shown."
 )
+REPRODUCTION_TEXT = (
+    "Each figure a study reports (the experiment's `reference:` entries), beside ours at the same "
+    "setting: the same data, model and optimizer, and the lr, epochs, batch size and other "
+    "settings where the study states them; what it leaves open is chosen on validation (the "
+    "setting column says which). Ours: mean and 95% t-interval over seeds; `inside` says whether "
+    "the study's figure lies in that interval (a single run of theirs against our seeds: a "
+    "figure outside it is one our runs do not reproduce). `not run` names the missing setting."
+)
+NO_REFERENCES_TEXT = (
+    "No study figures stated: an experiment config may add e.g. "
+    "`reference: [{data: cifar10, model: cnn_small, lr: 0.001, metric: test_acc, value: 0.6671, "
+    "source: seeds/004_08bbe4b7002e05e5.txt}]`."
+)
 NO_CLAIMS_TEXT = (
     "No claims stated: an experiment config may add e.g. "
     "`claims: [{a: adan, b: adam, metric: steps_to_target, better: lower}]`."
@@ -72,6 +85,7 @@ class Report:
     headline: pd.DataFrame
     status: str = ""  # e.g. "12 completed, 1 diverged, 1 failed, 1 running"
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
     written: list[Path] = field(default_factory=list)
 
 
@@ -152,6 +166,8 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
 
     blocks += [Heading("5. Performance profile"), *_profile_blocks(summary, out_dir, report)]
     blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, edges, report)]
+    blocks += [Heading("7. Reproduction: the studies' own numbers beside ours"),
+               *_reproduction_blocks(runs, report)]
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report
@@ -232,6 +248,15 @@ def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, edges: pd.DataFrame,
         report.claims = tables.claims(verdicts)
         blocks.append(Table(report.claims))
     return blocks
+
+
+def _reproduction_blocks(runs: pd.DataFrame, report: Report) -> list[Block]:
+    refs, problems = reproduction.parse_references(runs["reference"])
+    blocks: list[Block] = [Text(p) for p in problems]
+    if not refs:
+        return [*blocks, Text(NO_REFERENCES_TEXT)]
+    report.reproduction = reproduction.table(reproduction.rows(refs, runs))
+    return [*blocks, Text(REPRODUCTION_TEXT), Table(report.reproduction)]
 
 
 def _write_outputs(

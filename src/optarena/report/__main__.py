@@ -45,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                                         "b: value [interval], n"]),
             "Claims (each side's value and the reasons in report.md)",
         )
+    if not report.reproduction.empty:
+        terminal(report.reproduction.drop(columns=["our setting", "source"]),
+                 "Reproduction: the studies' figures beside ours (settings, sources in report.md)")
     print(f"wrote {report.out_dir}/:")
     for path in report.written:
         print(f"  {path}")

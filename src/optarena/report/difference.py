@@ -52,7 +52,7 @@ def mean_difference(a: pd.Series, b: pd.Series) -> Difference:
     """Values indexed by seed. Paired t when a and b hold the same seeds, else Welch t."""
     a, b = _by_seed(a), _by_seed(b)
     if min(len(a), len(b)) < 2:
-        return Difference("t", math.nan, reason="fewer than 2 seeds")
+        return Difference("t-test", math.nan, reason="fewer than 2 seeds")
     paired = a.index.is_unique and b.index.is_unique and set(a.index) == set(b.index)
     with warnings.catch_warnings():  # identical differences: scipy warns, then gives p = 0
         warnings.simplefilter("ignore", RuntimeWarning)

@@ -143,11 +143,13 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
         chosen = best[best["optimizer"] == name]
         ax.plot(chosen["lr"], chosen["val_mean"], "*", color=palette[name], ms=17, mec="black")
         if name in at_edge and len(chosen):
-            knobs = ", ".join(edges.loc[edges["optimizer"] == name, "knob"])
+            mine = edges[edges["optimizer"] == name]
+            side = dict(zip(mine["knob"], mine["side"], strict=True)).get("lr", "")
             ax.plot(chosen["lr"], chosen["val_mean"], "o", mfc="none", mec="red", ms=24, mew=1.8)
-            ax.annotate(f"{name}: {knobs} at grid edge", (chosen["lr"].iloc[0],
-                        chosen["val_mean"].iloc[0]), xytext=(0, -24),
-                        textcoords="offset points", ha="center", fontsize=8, color="red")
+            ax.annotate(f"{name}: {', '.join(mine['knob'])} at grid edge",
+                        (chosen["lr"].iloc[0], chosen["val_mean"].iloc[0]), xytext=(0, -24),
+                        textcoords="offset points", fontsize=8, color="red",
+                        ha={"smallest": "left", "largest": "right"}.get(side, "center"))
     ax.plot([], [], "x", color="red", ms=9, mew=2, label="≥1 seed diverged")
     ax.plot([], [], "*", color="0.6", ms=13, mec="black", label="chosen (best mean val)")
     if at_edge:

@@ -50,6 +50,7 @@ def make_run(
     config: dict | None = None,
     write_metrics: bool = True,
     error: str | None = None,
+    hparams: dict | None = None,
 ) -> Path:
     """One run folder under root/name. target_step/seconds 'curve' = computed from the curve."""
     run = root / name
@@ -91,7 +92,7 @@ def make_run(
         "lr": lr,
         "seed": seed,
         "overrides": overrides,
-        "hparams": {"batch_size": 64, "max_epochs": 5},
+        "hparams": {"batch_size": 64, "max_epochs": 5, **(hparams or {})},
         "metrics": {
             "train/loss": 0.1,
             "val/acc": val_acc_best,

@@ -14,14 +14,18 @@ from optarena.report.build import default_out
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 CLAIM = {"a": "adam", "b": "sgd", "metric": "test_acc", "better": "higher"}
+REFERENCE = {"data": "digits", "model": "cnn_small", "optimizer": "adam", "lr": 0.01,
+             "metric": "test_acc", "value": 0.95, "source": "seeds/004_08bbe4b7002e05e5.txt"}
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    """2 optimizers x 2 lrs x 3 seeds, plus a diverged, a failed and a running run."""
+    """2 optimizers x 2-3 lrs x 3 seeds, plus a diverged, a failed and a running run; each
+    optimizer's best lr lies inside its grid (adam's grid reaches 1.0 through the diverged run)."""
     root = tmp_path_factory.mktemp("multirun") / "10-00-00"
-    for optimizer, base in (("adam", 0.93), ("sgd", 0.88)):
-        for lr, shift in ((0.01, 0.0), (0.001, -0.05)):
+    for optimizer, base, grid in (("adam", 0.93, ((0.01, 0.0), (0.001, -0.05))),
+                                  ("sgd", 0.88, ((0.1, -0.03), (0.01, 0.0), (0.001, -0.05)))):
+        for lr, shift in grid:
             make_seeds(
                 root,
                 f"{optimizer}_{lr}",
@@ -31,7 +35,7 @@ def sweep(tmp_path_factory):
                 ],
                 optimizer=optimizer,
                 lr=lr,
-                config={"claims": [CLAIM]},
+                config={"claims": [CLAIM], "reference": [REFERENCE]},
             )
     make_run(
         root,
@@ -84,9 +88,9 @@ def test_writes_every_output(written):
 
 def test_runs_csv_keeps_every_run(written):
     runs = pd.read_csv(written / "runs.csv")
-    assert len(runs) == 15
+    assert len(runs) == 18
     assert runs["status"].value_counts().to_dict() == {
-        "completed": 12,
+        "completed": 15,
         "diverged": 1,
         "failed": 1,
         "running": 1,
@@ -106,8 +110,13 @@ def test_markdown_shows_the_answer_and_the_unfinished(written):
         "RuntimeError: out of memory" in md and "loss is nan at step 30" in md and "running" in md
     )
     assert "| adam vs sgd: test_acc, higher is better | digits/cnn_small | mean |" in md
-    assert "| supported |" in md
+    assert "| adam: 0.9300 [0.9052, 0.9548], n=3 | sgd: 0.8800 [0.8552, 0.9048], n=3 |" in md
+    assert "| paired t (3 seeds) | < 1e-12 | 0.05 | supported |" in md
     assert "![lr sensitivity, digits/cnn_small](sensitivity_digits-cnn_small.png)" in md
+    reproduction = md.split("## 7. Reproduction")[1]
+    assert ("| digits/cnn_small | adam | test_acc | 0.9500 | 0.9300 [0.9052, 0.9548], n=3 | "
+            "-0.0200 | yes | lr=0.01 (as the study: lr) | seeds/004_08bbe4b7002e05e5.txt |"
+            ) in reproduction
 
 
 def test_html_is_self_contained(written):
@@ -120,8 +129,10 @@ def test_terminal_prints_headline_and_paths(sweep, tmp_path, capsys):
     assert main([str(sweep), "--out", str(tmp_path / "r"), "--target", "0.99"]) == 0
     out = capsys.readouterr().out
     assert "adam" in out and "0.9300 ± 0.0100" in out and "never (0/3 reached)" in out
-    assert "runs: 12 completed, 1 diverged, 1 failed, 1 running" in out
-    assert "adam: 0.9300 [0.9052, 0.9548], n=3" in out and "supported" in out  # claims, not markup
+    assert "runs: 15 completed, 1 diverged, 1 failed, 1 running" in out
+    # claims, not markup: the difference [interval], its test, p, Holm level and verdict
+    assert "+0.0500 [+0.0500, +0.0500]" in out and "paired t (3 seeds)" in out
+    assert "< 1e-12" in out and "supported" in out
     assert str(tmp_path / "r" / "report.md") in out
 
 

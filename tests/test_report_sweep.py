@@ -25,8 +25,11 @@ def test_report_on_a_real_digits_sweep(tmp_path, capsys):
     assert set(runs["lr"]) == {0.01, 0.001} and set(runs["status"]) <= {"completed", "diverged"}
 
     md = (out_dir / "report.md").read_text()
-    for optimizer in ("adam", "sgd"):  # a headline row per optimizer, its lr chosen on val
-        assert re.search(rf"^\| digits/\S+ \| {optimizer} \| lr=0\.0?01 \|", md, re.MULTILINE)
+    for optimizer in ("adam", "sgd"):  # a headline row per optimizer, its lr chosen on val,
+        # which on a 2-point grid is always one of its ends: flagged
+        assert re.search(rf"^\| digits/\S+ \| {optimizer} \| lr=0\.0?01 \(grid edge\) \|", md,
+                         re.MULTILINE)
+    assert "**Grid edges**" in md
     assert "adam" in capsys.readouterr().out
     pngs = sorted(out_dir.glob("*.png"))
     assert {p.name.split("_")[0] for p in pngs} >= {"curves", "sensitivity"}

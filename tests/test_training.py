@@ -75,5 +75,12 @@ def test_schedule_free_is_evaluated_in_eval_mode(make_cfg, tmp_path: Path) -> No
     assert summary["status"] == "completed" and best > 0.8
 
 
-def test_muon_trains_the_cnn(make_cfg, tmp_path: Path) -> None:
-    assert train(make_cfg("optimizer=muon", "max_epochs=2")) > 0.8
+def test_muon_trains_the_cnn_and_records_its_groups(make_cfg, tmp_path: Path) -> None:
+    # lr 3e-3: two epochs on digits; Muon's default 1e-3 needs more of them.
+    assert train(make_cfg("optimizer=muon", "lr=0.003", "max_epochs=2")) > 0.9
+    groups = {g["group"]: g for g in _summary(tmp_path / "run")["hparams"]["param_groups"]}
+    # cnn_small on digits: 2 conv kernels and 2 hidden linear weights; the head; 9 biases/norms.
+    assert (groups["hidden"]["optimizer"], groups["hidden"]["tensors"]) == ("Muon", 4)
+    assert (groups["head_embedding"]["optimizer"], groups["head_embedding"]["tensors"]) == (
+        "AdamW", 1)
+    assert groups["bias_norm"]["optimizer"] == "AdamW" and not groups["bias_norm"]["decay"]

@@ -270,6 +270,12 @@ class RunRecord:
 
         return rank_zero_only.rank == 0
 
+    def record_param_groups(self, groups: list[dict[str, Any]]) -> None:
+        """The optimizer's real parameter groups (optim.param_groups.describe), once it exists:
+        kept in hparams.param_groups of every later write, and written at once."""
+        self.base["hparams"] = {**self.base["hparams"], "param_groups": groups}
+        self.write("running")
+
     def write(self, status: str, metrics: dict[str, Any] | None = None,
               target: dict | None = None, error: str | None = None,
               diverged_step: int | None = None, epochs: int = 0, steps: int = 0) -> dict:

@@ -24,6 +24,7 @@ from optarena.callbacks.exact_resume import prepare_loggers_for_resume
 from optarena.callbacks.time_to_target import TimeToTarget
 from optarena.errors import OptArenaError
 from optarena.models.shapes import InputMismatchError
+from optarena.optim.param_groups import describe
 from optarena.regularization import Regularization
 from optarena.speed import SpeedSettings
 from optarena.sweep import distributed, resume
@@ -51,6 +52,18 @@ def _build(node: DictConfig, **kwargs: Any) -> Any:
 
 def _instantiate_all(node: DictConfig | None) -> list:
     return [instantiate(c) for c in (node or {}).values() if c is not None]
+
+
+class RecordParamGroups(pl.Callback):
+    """Writes the optimizer's real parameter groups into the run record when fit starts
+    (Lightning has called configure_optimizers by then; a resumed run writes them again)."""
+
+    def __init__(self, summary: record.RunRecord) -> None:
+        self.summary = summary
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.summary.record_param_groups([row for opt in trainer.optimizers
+                                          for row in describe(opt)])
 
 
 @dataclass
@@ -157,6 +170,7 @@ def train(cfg: DictConfig) -> float:
     try:
         built = build(cfg, resumed_at_step=resumed_at_step)
         trainer, task, datamodule = built.trainer, built.task, built.datamodule
+        trainer.callbacks.append(RecordParamGroups(summary))
         with warnings.catch_warnings():
             if resumed_at_step is not None:  # continuing in its own folder is the point
                 warnings.filterwarnings("ignore", ".*directory .* exists and is not empty.*")

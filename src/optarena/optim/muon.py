@@ -1,20 +1,33 @@
-"""Muon for 2-D hidden weights, AdamW for the rest, behind one optimizer interface.
+"""Muon as its authors run it: Muon for the hidden weights, AdamW for the rest.
 
-torch.optim.Muon only takes 2-D parameters and is meant for hidden layers; everything else
-(conv kernels, biases, norms, the classifier head) needs another optimizer. Lightning, the
-schedulers and the LR monitor expect one optimizer, so this adapter holds both and exposes
-their param groups as its own.
+Muon (Jordan et al., 2024) orthogonalizes the momentum of each hidden weight matrix; convolution
+kernels are flattened to (out, in * kernel) matrices, as in Keller Jordan's CIFAR-10 airbench.
+Embeddings, the classifier head, biases and norms go to AdamW (the `head_embedding` and
+`bias_norm` groups of optarena.optim.param_groups). timm's Muon holds both algorithms in one
+optimizer (its AdamW fallback), so Lightning, the schedulers, the LR monitor and checkpoints
+see one ordinary optimizer. Each group is routed explicitly (`use_muon` / `use_fallback`), so
+timm's shape heuristics never move a parameter behind the run record's back.
 """
 
-from collections import ChainMap
-from collections.abc import Callable, Iterable
+from __future__ import annotations
 
-import torch
-from torch.optim import AdamW, Muon, Optimizer
+from collections.abc import Iterable
+
+from timm.optim import Muon
+
+from optarena.optim.param_groups import BIAS_NORM, HIDDEN, ROLE_KEY
+
+MUON_EPS = 1e-7  # timm's (and Keller Jordan's) floor on the norm before Newton-Schulz
 
 
-class MuonWithAdamW(Optimizer):
-    """The last 2-D parameter (the classifier head, registered last by convention) goes to AdamW."""
+class MuonAdamW(Muon):
+    """timm's Muon for the `hidden` group, its AdamW fallback for every other group.
+
+    `nesterov` applies to Muon's momentum only: timm's fallback would become NAdamW with it,
+    so the fallback groups get nesterov=False (plain AdamW, as the Muon authors pair it).
+    adjust_lr_fn=match_rms_adamw (Liu et al., 2025) scales each Muon update to AdamW's RMS
+    (0.2 * sqrt(max(out, in)) of the flattened matrix), so one lr serves both parts.
+    """
 
     def __init__(
         self,
@@ -24,66 +37,46 @@ class MuonWithAdamW(Optimizer):
         momentum: float = 0.95,
         nesterov: bool = True,
         ns_steps: int = 5,
+        ns_coefficients: str = "original",
         adjust_lr_fn: str | None = "match_rms_adamw",
         adamw_betas: tuple[float, float] = (0.9, 0.95),
         adamw_eps: float = 1e-8,
     ) -> None:
-        groups = list(params)
-        if groups and not isinstance(groups[0], dict):
-            groups = [{"params": groups}]
-        matrices = [p for g in groups for p in g["params"] if p.ndim == 2]
-        head = matrices[-1] if matrices else None
-        muon_groups, adamw_groups = [], []
-        for g in groups:
-            extra = {k: v for k, v in g.items() if k != "params"}
-            hidden = [p for p in g["params"] if p.ndim == 2 and p is not head]
-            rest = [p for p in g["params"] if not (p.ndim == 2 and p is not head)]
-            if hidden:
-                muon_groups.append({**extra, "params": hidden})
-            if rest:
-                adamw_groups.append({**extra, "params": rest})
-        self.muon = Muon(
-            muon_groups, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
-            ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn,
-        ) if muon_groups else None
-        self.adamw = AdamW(
-            adamw_groups, lr=lr, weight_decay=weight_decay, betas=tuple(adamw_betas), eps=adamw_eps
-        ) if adamw_groups else None
-        self.parts = [o for o in (self.muon, self.adamw) if o is not None]
-        # The base class is not initialised on purpose: its state lives in the two parts.
-        self.defaults = {"lr": lr, "weight_decay": weight_decay}
-        self.param_groups = [g for o in self.parts for g in o.param_groups]
-        self._optimizer_step_pre_hooks = {}
-        self._optimizer_step_post_hooks = {}
+        routed = []
+        for group in _with_roles(params):
+            hidden = group.get(ROLE_KEY) == HIDDEN
+            routed.append({
+                **group, "use_muon": hidden, "use_fallback": not hidden,
+                "nesterov": bool(nesterov) if hidden else False,
+                "eps": MUON_EPS if hidden else adamw_eps,
+            })
+        super().__init__(
+            routed, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+            ns_steps=ns_steps, ns_coefficients=ns_coefficients, adjust_lr_fn=adjust_lr_fn,
+            conv_mode="flatten", betas=tuple(adamw_betas), eps=adamw_eps,
+        )
 
-    @property
-    def state(self) -> ChainMap:  # type: ignore[override]
-        return ChainMap(*(o.state for o in self.parts))
+    @staticmethod
+    def updated_by(group: dict) -> str:
+        """The algorithm that updates a group (the run record's `param_groups`)."""
+        if group.get("use_fallback") or not group.get("use_muon", True):
+            return "NAdamW" if group.get("nesterov") else "AdamW"
+        return "Muon"
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for o in self.parts:
-            o.step()
-        return loss
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for o in self.parts:
-            o.zero_grad(set_to_none=set_to_none)
-
-    def state_dict(self) -> dict:
-        return {"muon": self.muon and self.muon.state_dict(),
-                "adamw": self.adamw and self.adamw.state_dict()}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        for name in ("muon", "adamw"):
-            part = getattr(self, name)
-            if part is not None:
-                part.load_state_dict(state_dict[name])
-        self.param_groups = [g for o in self.parts for g in o.param_groups]
-
-    def __repr__(self) -> str:
-        return f"MuonWithAdamW(muon={self.muon!r}, adamw={self.adamw!r})"
+def _with_roles(params: Iterable) -> list[dict]:
+    """Groups from optarena's param_groups keep their roles; a plain parameter list, or a group
+    without a role, is split by shape (>=2-D: hidden, else bias_norm), as timm would."""
+    out = []
+    items = list(params)
+    for group in items if items and isinstance(items[0], dict) else [{"params": items}]:
+        if ROLE_KEY in group:
+            out.append(group)
+            continue
+        params_ = list(group["params"])
+        extra = {k: v for k, v in group.items() if k != "params"}
+        for role, keep in ((HIDDEN, True), (BIAS_NORM, False)):
+            chosen = [p for p in params_ if (p.ndim >= 2) == keep]
+            if chosen:
+                out.append({**extra, "params": chosen, ROLE_KEY: role})
+    return out

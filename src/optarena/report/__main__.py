@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"runs: {report.status}")
     if not report.claims.empty:
         terminal(
-            report.claims.drop(columns=["statistic", "because"]), "Claims (details in report.md)"
+            report.claims.drop(columns=["statistic", "because", "a: value [interval], n",
+                                        "b: value [interval], n"]),
+            "Claims (each side's value and the reasons in report.md)",
         )
+    if not report.reproduction.empty:
+        terminal(report.reproduction.drop(columns=["our setting", "source"]),
+                 "Reproduction: the studies' figures beside ours (settings, sources in report.md)")
     print(f"wrote {report.out_dir}/:")
     for path in report.written:
         print(f"  {path}")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from optarena.report import claims as claim_logic
-from optarena.report import figures, profiles, stats, tables
+from optarena.report import figures, grid_edges, profiles, reproduction, stats, tables
 from optarena.report.collect import RUN_COLUMNS, collect_runs
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
@@ -39,7 +39,8 @@ CURVES_TEXT = (
 )
 SENSITIVITY_TEXT = (
     "Mean best validation value against lr (log axis), per optimizer (the best over other "
-    "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting."
+    "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting; red "
+    "ring: chosen at the smallest or largest value of its grid (extend the grid)."
 )
 PROFILE_TEXT = (
     "Dolan–Moré profile over all tasks in the input, on median steps to target at each "
@@ -48,10 +49,29 @@ PROFILE_TEXT = (
     "(1/(r_max−1)) ∫₁^{r_max} ρ(τ) dτ with r_max = 4 (AlgoPerf): 1 = fastest on every task."
 )
 CLAIMS_TEXT = (
-    "Each claim is judged per task at both optimizers' chosen settings: supported when a is "
-    "better and the 95% intervals are disjoint, not supported when b is better and they are "
-    "disjoint, else inconclusive (also with fewer than 2 seeds). Accuracies: mean with "
-    "t-interval; times: median with order-statistic interval ([min, max] under 6 seeds)."
+    "Each claim is judged per task at both optimizers' chosen settings, on the difference a − b "
+    "with a two-sided test: means (test values) by Student's paired t over seeds when both ran "
+    "the same seeds (a seed fixes initialisation and data order), else Welch's t; times to "
+    "target by Mann–Whitney U (ranks: never reached = slowest). The p-values of all rows are "
+    "corrected together by Holm–Bonferroni (family-wise error 5%): the k-th smallest of m is "
+    "compared with 0.05 / (m − k + 1), its level. supported: significant and a better; not "
+    "supported: significant and b better; else inconclusive (also with fewer than 2 seeds, and "
+    "always when a side's chosen setting is at the edge of its grid). The interval of a "
+    "difference of means is at confidence 1 − level, so it excludes 0 exactly when p ≤ level. "
+    "Each side's own value and 95% interval (means: t; times: median, order-statistic) are shown."
+)
+REPRODUCTION_TEXT = (
+    "Each figure a study reports (the experiment's `reference:` entries), beside ours at the same "
+    "setting: the same data, model and optimizer, and the lr, epochs, batch size and other "
+    "settings where the study states them; what it leaves open is chosen on validation (the "
+    "setting column says which). Ours: mean and 95% t-interval over seeds; `inside` says whether "
+    "the study's figure lies in that interval (a single run of theirs against our seeds: a "
+    "figure outside it is one our runs do not reproduce). `not run` names the missing setting."
+)
+NO_REFERENCES_TEXT = (
+    "No study figures stated: an experiment config may add e.g. "
+    "`reference: [{data: cifar10, model: cnn_small, lr: 0.001, metric: test_acc, value: 0.6671, "
+    "source: seeds/004_08bbe4b7002e05e5.txt}]`."
 )
 NO_CLAIMS_TEXT = (
     "No claims stated: an experiment config may add e.g. "
@@ -65,6 +85,7 @@ class Report:
     headline: pd.DataFrame
     status: str = ""  # e.g. "12 completed, 1 diverged, 1 failed, 1 running"
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
     written: list[Path] = field(default_factory=list)
 
 
@@ -90,10 +111,11 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
         old.unlink()  # a previous report's figures, possibly of tasks no longer in the input
     (out_dir / "profile.png").unlink(missing_ok=True)
 
-    summary = stats.summarize(runs)
     scores, best = stats.selection_scores(runs), stats.best_settings(runs)
+    edges = grid_edges.find(runs, knobs, best)
+    summary = grid_edges.annotate(stats.summarize(runs), edges)
     targets = stats.task_targets(runs)
-    headline = tables.headline(summary)
+    headline = tables.headline(summary, edges)
     counts = runs["status"].value_counts()
     report = Report(out_dir, headline, ", ".join(f"{n} {status}" for status, n in counts.items()))
 
@@ -110,6 +132,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     blocks += [
         Heading("1. Best setting per optimizer (chosen on validation), test result"),
         Table(headline),
+        *_edge_blocks(edges),
         Heading("Run status", 3),
         Table(tables.status(runs)),
     ]
@@ -120,7 +143,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     blocks += [
         Heading("2. Time to target"),
         Text(TIME_TEXT + (f" Target set with --target {target:g}." if target is not None else "")),
-        Table(tables.time_to_target(summary, targets)),
+        Table(tables.time_to_target(summary, targets, edges)),
     ]
 
     blocks += [
@@ -136,13 +159,15 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     for task in sorted(scores["task"].unique()):
         fig = figures.sensitivity_figure(
             task, scores[scores["task"] == task], best[best["task"] == task],
-            _metric_of(best, task),
+            _metric_of(best, task), edges[edges["task"] == task],
         )
         path = _save(fig, out_dir / f"sensitivity_{slug(task)}.png", report)
         blocks.append(Image(path, f"lr sensitivity, {task}"))
 
     blocks += [Heading("5. Performance profile"), *_profile_blocks(summary, out_dir, report)]
-    blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, report)]
+    blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, edges, report)]
+    blocks += [Heading("7. Reproduction: the studies' own numbers beside ours"),
+               *_reproduction_blocks(runs, report)]
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report
@@ -196,12 +221,24 @@ def _profile_blocks(summary: pd.DataFrame, out_dir: Path, report: Report) -> lis
     return [*blocks, Image(path, "performance profile")]
 
 
-def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> list[Block]:
+def _edge_blocks(edges: pd.DataFrame) -> list[Block]:
+    if edges.empty:
+        return []
+    lines = "; ".join(
+        f"{task}, {optimizer}: {grid_edges.describe(edges, task, optimizer)}"
+        for (task, optimizer), _ in edges.groupby(["task", "optimizer"], sort=True)
+    )
+    return [Text(f"**Grid edges** (the best value may lie beyond the grid: extend it; claims on "
+                 f"these are inconclusive): {lines}.")]
+
+
+def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, edges: pd.DataFrame,
+                  report: Report) -> list[Block]:
     claims, problems = claim_logic.parse_claims(runs["claims"])
     blocks: list[Block] = [Text(p) for p in problems]
     if not claims:
         return [*blocks, Text(NO_CLAIMS_TEXT)]
-    verdicts = claim_logic.verdicts(claims, runs, best)
+    verdicts = claim_logic.verdicts(claims, runs, best, edges)
     blocks.append(Text(CLAIMS_TEXT))
     untested = [str(c) for c in claims if verdicts.empty or str(c) not in set(verdicts["claim"])]
     if untested:
@@ -211,6 +248,15 @@ def _claim_blocks(runs: pd.DataFrame, best: pd.DataFrame, report: Report) -> lis
         report.claims = tables.claims(verdicts)
         blocks.append(Table(report.claims))
     return blocks
+
+
+def _reproduction_blocks(runs: pd.DataFrame, report: Report) -> list[Block]:
+    refs, problems = reproduction.parse_references(runs["reference"])
+    blocks: list[Block] = [Text(p) for p in problems]
+    if not refs:
+        return [*blocks, Text(NO_REFERENCES_TEXT)]
+    report.reproduction = reproduction.table(reproduction.rows(refs, runs))
+    return [*blocks, Text(REPRODUCTION_TEXT), Table(report.reproduction)]
 
 
 def _write_outputs(

@@ -1,7 +1,9 @@
 """Claims stated in experiment configs ("a beats b on metric") and their verdicts.
 
-The verdict rule is ours (no library states it): compare a and b at their validation-best
-settings with 95% intervals over seeds; a clear win either way needs non-overlapping intervals.
+Each claim is judged per task at both optimizers' validation-best settings, on the difference
+a - b: a two-sided test (report/difference.py: paired or Welch t for means, Mann-Whitney U for
+times to target), Holm-corrected over every claim row of the report. A setting at the edge of
+its grid (report/grid_edges.py) gives no verdict.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from optarena.report import grid_edges
+from optarena.report.difference import ALPHA, Difference, holm, mean_difference, time_difference
 from optarena.report.stats import FINISHED, mean_ci, median_ci
 
 # Times to target: (runs column, summary statistic, default direction).
@@ -25,6 +29,7 @@ RECORDED = re.compile(r"^(test_[a-z0-9_]+|val_[a-z0-9_]+_best)$")
 METRIC_HELP = ("steps_to_target, seconds_to_target, test_<metric> (test_acc, test_miou, "
                "test_dice, ...) or val_<metric>_best")
 SUPPORTED, NOT_SUPPORTED, INCONCLUSIVE = "supported", "not supported", "inconclusive"
+GRID_EDGE = "inconclusive (grid edge: extend the grid)"
 
 
 @dataclass(frozen=True)
@@ -82,9 +87,17 @@ def _interval(runs: pd.DataFrame, column: str, statistic: str) -> tuple[float, f
     return est, low, high, n
 
 
-def verdicts(claims: list[Claim], runs: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
-    """One row per (claim, task where both optimizers ran): the numbers and the verdict."""
-    rows = []
+def _by_seed(runs: pd.DataFrame, column: str) -> pd.Series:
+    done = runs[runs["status"].isin(FINISHED)]
+    return pd.Series(done[column].to_numpy(float), index=done["seed"].astype(str).to_numpy())
+
+
+def verdicts(claims: list[Claim], runs: pd.DataFrame, best: pd.DataFrame,
+             edges: pd.DataFrame | None = None, alpha: float = ALPHA) -> pd.DataFrame:
+    """One row per (claim, task where both optimizers ran): each side's value and interval,
+    the difference a - b, its test and p-value, Holm's level over all rows, and the verdict."""
+    edges = edges if edges is not None else grid_edges.find(runs, [], best)
+    rows, tests = [], []
     for claim in claims:
         column, statistic, _ = metric_spec(claim.metric)
         if column not in runs:
@@ -95,53 +108,44 @@ def verdicts(claims: list[Claim], runs: pd.DataFrame, best: pd.DataFrame) -> pd.
                 continue
             if statistic == "mean" and not _recorded_on(runs[runs["task"] == task], column):
                 continue  # a metric this task does not record (test_miou on classification)
-            side = {}
-            for name in (claim.a, claim.b):
-                at = runs[
-                    (runs["task"] == task)
-                    & (runs["optimizer"] == name)
-                    & (runs["setting"] == picked[name])
-                ]
-                side[name] = _interval(at, column, statistic)
-            verdict, why = decide(side[claim.a], side[claim.b], claim.better)
+            at = {name: runs[(runs["task"] == task) & (runs["optimizer"] == name)
+                             & (runs["setting"] == picked[name])] for name in (claim.a, claim.b)}
+            side = {name: _interval(at[name], column, statistic) for name in at}
+            test = (mean_difference if statistic == "mean" else time_difference)(
+                _by_seed(at[claim.a], column), _by_seed(at[claim.b], column))
+            edge = "; ".join(f"{name}: {text}" for name in (claim.a, claim.b)
+                             if (text := grid_edges.describe(edges, task, name)))
             (ea, la, ha, na), (eb, lb, hb, nb) = side[claim.a], side[claim.b]
-            rows.append(
-                {
-                    "claim": str(claim),
-                    "task": task,
-                    "statistic": statistic,
-                    "a": claim.a,
-                    "a_value": ea,
-                    "a_low": la,
-                    "a_high": ha,
-                    "a_n": na,
-                    "b": claim.b,
-                    "b_value": eb,
-                    "b_low": lb,
-                    "b_high": hb,
-                    "b_n": nb,
-                    "verdict": verdict,
-                    "why": why,
-                }
-            )
+            tests.append(test)
+            rows.append({
+                "claim": str(claim), "task": task, "statistic": statistic,
+                "a": claim.a, "a_value": ea, "a_low": la, "a_high": ha, "a_n": na,
+                "b": claim.b, "b_value": eb, "b_low": lb, "b_high": hb, "b_n": nb,
+                "test": test.test, "difference": test.estimate, "p": test.p,
+                "grid_edge": edge, "better": claim.better,
+            })
+    corrected = holm([t.p for t in tests], alpha)
+    for row, test, (level, significant) in zip(rows, tests, corrected, strict=True):
+        low, high = test.interval(1 - level) if not math.isnan(level) else (math.nan, math.nan)
+        verdict, why = decide(test, level, significant, row["better"], row["grid_edge"],
+                              sum(not math.isnan(t.p) for t in tests))
+        row.update(level=level, diff_low=low, diff_high=high, verdict=verdict, why=why)
     return pd.DataFrame(rows)
 
 
-def decide(
-    a: tuple[float, float, float, int], b: tuple[float, float, float, int], better: str
-) -> tuple[str, str]:
-    """Supported / not supported when the intervals are disjoint, else inconclusive."""
-    (_, a_low, a_high, a_n), (_, b_low, b_high, b_n) = a, b
-    if min(a_n, b_n) < 2:
-        return INCONCLUSIVE, "fewer than 2 seeds"
-    if any(math.isnan(v) for v in (a_low, a_high, b_low, b_high)):
-        return INCONCLUSIVE, "no interval"
-    a_above, b_above = a_low > b_high, b_low > a_high
-    if not (a_above or b_above):
-        return INCONCLUSIVE, "intervals overlap"
-    a_wins = a_above if better == "higher" else b_above
-    return (
-        (SUPPORTED, "a better, intervals disjoint")
-        if a_wins
-        else (NOT_SUPPORTED, "b better, intervals disjoint")
-    )
+def decide(test: Difference, level: float, significant: bool, better: str, edge: str = "",
+           m: int = 1) -> tuple[str, str]:
+    """Supported / not supported when the difference is significant at Holm's level (its sign
+    says which), else inconclusive; a side at a grid edge is always inconclusive."""
+    if edge:
+        return GRID_EDGE, edge
+    if math.isnan(test.p):
+        return INCONCLUSIVE, test.reason
+    where = f"Holm level over {m} test{'s' if m > 1 else ''}"
+    if not significant:
+        first = "p > level" if test.p > level else "an earlier (smaller) p was not significant"
+        return INCONCLUSIVE, f"{first} ({where})"
+    # a - b > 0 is a better when higher is better; for times a's longer times mean b is faster.
+    a_wins = (test.a_better_direction > 0) == (better == "higher")
+    return (SUPPORTED if a_wins else NOT_SUPPORTED,
+            f"{'a' if a_wins else 'b'} better, p ≤ level ({where})")

@@ -37,6 +37,8 @@ RUN_COLUMNS = [
     "seconds_to_target",
     "steps",
     "epochs",
+    "max_epochs",
+    "batch_size",
     "wall_seconds",
     "diverged_step",
     "error",
@@ -146,6 +148,13 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "run_dir": str(run_dir),
         "config_target": config.get("target"),
         "claims": config.get("claims") or [],
+        # What the run trained for (the study references match on them) and its whole config.
+        "max_epochs": _num((metrics.get("hparams") or {}).get("max_epochs",
+                                                              config.get("max_epochs"))),
+        "batch_size": _num((metrics.get("hparams") or {}).get("batch_size",
+                                                              config.get("batch_size"))),
+        "reference": config.get("reference") or [],
+        "config": config,
     }
     row["task"] = f"{row['data']}/{row['model']}"
     return row, overrides
@@ -187,6 +196,7 @@ def collect_runs(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
         )
     rows, overrides = zip(*(load_run(d) for d in run_dirs), strict=True)
     runs = pd.DataFrame(list(rows))
+    runs["override_map"] = list(overrides)
     keys = sorted({k for o in overrides for k in o} - NON_KNOBS)
     knobs = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
     for knob in knobs:

@@ -126,9 +126,10 @@ def curves_figure(
 
 
 def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
-                       metric: str = "acc") -> Figure:
+                       metric: str = "acc", edges: pd.DataFrame | None = None) -> Figure:
     """Mean best val/<metric> against lr per optimizer (best over other knobs); x marks
-    divergence."""
+    divergence; a ring round the star and a label mark a choice at its grid's edge."""
+    at_edge = set(edges["optimizer"]) if edges is not None else set()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     palette = colors(list(scores["optimizer"].unique()))
     for name, group in scores.groupby("optimizer"):
@@ -141,8 +142,19 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
         ax.plot(bad["lr"], bad["val_mean"], "x", color="red", ms=11, mew=2.2)
         chosen = best[best["optimizer"] == name]
         ax.plot(chosen["lr"], chosen["val_mean"], "*", color=palette[name], ms=17, mec="black")
+        if name in at_edge and len(chosen):
+            mine = edges[edges["optimizer"] == name]
+            side = dict(zip(mine["knob"], mine["side"], strict=True)).get("lr", "")
+            ax.plot(chosen["lr"], chosen["val_mean"], "o", mfc="none", mec="red", ms=24, mew=1.8)
+            ax.annotate(f"{name}: {', '.join(mine['knob'])} at grid edge",
+                        (chosen["lr"].iloc[0], chosen["val_mean"].iloc[0]), xytext=(0, -24),
+                        textcoords="offset points", fontsize=8, color="red",
+                        ha={"smallest": "left", "largest": "right"}.get(side, "center"))
     ax.plot([], [], "x", color="red", ms=9, mew=2, label="≥1 seed diverged")
     ax.plot([], [], "*", color="0.6", ms=13, mec="black", label="chosen (best mean val)")
+    if at_edge:
+        ax.plot([], [], "o", mfc="none", mec="red", ms=13, mew=1.8,
+                label="chosen at a grid edge: extend the grid")
     ax.set_xscale("log")
     ax.set(
         title=f"{task}: learning-rate sensitivity",

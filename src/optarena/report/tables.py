@@ -6,6 +6,8 @@ import math
 
 import pandas as pd
 
+from optarena.report import grid_edges
+
 
 def num(value: float, fmt: str = ".4f") -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -33,7 +35,13 @@ def metric_label(metric: str) -> str:
     return SHORT.get(metric, metric)
 
 
-def headline(summary: pd.DataFrame) -> pd.DataFrame:
+def _setting(s: pd.Series, edges: pd.DataFrame | None) -> str:
+    if edges is None:
+        return s["setting"]
+    return grid_edges.mark(s["setting"], edges, s["task"], s["optimizer"])
+
+
+def headline(summary: pd.DataFrame, edges: pd.DataFrame | None = None) -> pd.DataFrame:
     """The answer: per task and optimizer, the val-chosen setting and the test result there.
 
     Columns name the tasks' headline metric ("val acc", "test mIoU mean ± std"); a report over
@@ -53,7 +61,7 @@ def headline(summary: pd.DataFrame) -> pd.DataFrame:
             {
                 **row,
                 "optimizer": s["optimizer"],
-                "best setting (by val)": s["setting"] or "no finished run",
+                "best setting (by val)": _setting(s, edges) or "no finished run",
                 val_head: num(s.get(f"val_{m}_best_mean", math.nan)),
                 test_head: _mean_std(s.get(f"test_{m}_mean"), s.get(f"test_{m}_std")),
                 "95% CI": interval(
@@ -81,7 +89,8 @@ def _ttt(s: pd.Series, column: str) -> str:
     return f"{time_value(value)} ({int(s['reached'])}/{int(s['finished'])} reached)"
 
 
-def time_to_target(summary: pd.DataFrame, targets: dict[str, float]) -> pd.DataFrame:
+def time_to_target(summary: pd.DataFrame, targets: dict[str, float],
+                   edges: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = []
     for _, s in summary[summary["setting"] != ""].iterrows():
         rows.append(
@@ -89,7 +98,7 @@ def time_to_target(summary: pd.DataFrame, targets: dict[str, float]) -> pd.DataF
                 "task": s["task"],
                 "target": num(targets.get(s["task"], math.nan), "g"),
                 "optimizer": s["optimizer"],
-                "setting": s["setting"],
+                "setting": _setting(s, edges),
                 "steps (median)": time_value(s["steps_to_target_median"]),
                 "steps interval": _time_interval(s["steps_ci_low"], s["steps_ci_high"]),
                 "seconds (median)": time_value(s["seconds_to_target_median"]),
@@ -128,11 +137,40 @@ def claims(verdicts: pd.DataFrame) -> pd.DataFrame:
                 "statistic": v["statistic"],
                 "a: value [interval], n": _side(v, "a", fmt),
                 "b: value [interval], n": _side(v, "b", fmt),
+                "a − b [interval at 1 − level]": _difference(v, fmt),
+                "test": v["test"],
+                "p": _p(v["p"]),
+                "level (Holm)": _p(v["level"]),
                 "verdict": v["verdict"],
                 "because": v["why"],
             }
         )
     return pd.DataFrame(rows)
+
+
+def _p(value: float) -> str:
+    """A p-value or level: 3 significant digits, tiny ones in scientific notation."""
+    if pd.isna(value):
+        return "—"
+    return "< 1e-12" if value < 1e-12 else format(value, ".3g")
+
+
+def _signed(value: float, fmt: str) -> str:
+    if pd.isna(value):
+        return "—"
+    if math.isinf(value):
+        return "+∞" if value > 0 else "−∞"
+    return format(value, "+" + fmt)
+
+
+def _difference(v: pd.Series, fmt: str) -> str:
+    """The difference a − b (means; medians of times) with its interval where there is one."""
+    if fmt != ".4f":
+        return f"{_signed(v['difference'], '.3g')} (medians)"
+    if pd.isna(v["diff_low"]):
+        return _signed(v["difference"], fmt)
+    return f"{_signed(v['difference'], fmt)} [{_signed(v['diff_low'], fmt)}, " \
+           f"{_signed(v['diff_high'], fmt)}]"
 
 
 def _side(v: pd.Series, key: str, fmt: str) -> str:

@@ -107,7 +107,7 @@ def test_scheduler_none_builds_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["lr=-0.1"], "lr must be > 0"),
-    (["max_epochs=0"], "max_epochs must be >= 1"),
+    (["max_epochs=0"], "max_epochs must be a whole number >= 1"),
     (["regularization=dropout", "regularization.dropout=1.5"], "dropout must be in [0, 1)"),
     (["target=3"], "target is a validation accuracy"),
 ])

@@ -8,6 +8,7 @@ before the job starts), and a job that dies (exception, segfault, OOM kill) is r
 """
 
 
+import contextlib
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from hydra_plugins.optarena_launcher.job_return import read_job_return
 from hydra_plugins.optarena_launcher.processes import JobProcess, Starter
 
 log = logging.getLogger(__name__)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOG_NAME = "job.log"
 JOB_MARKER = "OPTARENA_PARALLEL_JOB"  # set in every job's environment: its job directory
 TAIL_LINES = 40
@@ -126,15 +128,13 @@ class ParallelLauncher(Launcher):
     def _skip_finished(self, job: Job) -> bool:
         """resume=true: a job whose run already finished returns its recorded result."""
         from optarena.record import objective
-        from optarena.sweep.resume import plan
+        from optarena.sweep.resume import finished_run
 
-        if not job.resume:
+        done = finished_run(job.dir, job.overrides) if job.resume else None
+        if done is None:
             return False
-        point = plan(job.dir, job.overrides)
-        if point.action != "skip":
-            return False
-        job.result = self._job_return(job, JobStatus.COMPLETED, objective(point.summary))
-        log.info(f"\t{job.label} : already {point.summary['status']}, skipped")
+        job.result = self._job_return(job, JobStatus.COMPLETED, objective(done))
+        log.info(f"\t{job.label} : already {done['status']}, skipped")
         return True
 
     # --- running jobs ---------------------------------------------------------------------
@@ -157,8 +157,10 @@ class ParallelLauncher(Launcher):
     def _finish(self, job: Job) -> None:
         """Turn the ended process into a JobReturn; make sure metrics.json says what happened."""
         from optarena.record import FINISHED, objective, read_record, record_crash
+        from optarena.run_lock import holder
 
         assert job.proc is not None
+        job.proc.kill_rest()  # a process the job started and left behind (a DDP rank)
         code, seconds = job.proc.poll(), time.perf_counter() - job.started
         written = read_job_return(job.return_file)
         summary = read_record(job.dir)
@@ -172,6 +174,11 @@ class ParallelLauncher(Launcher):
             log.warning(f"\t{job.label} : exited with {code} after recording "
                         f"'{summary['status']}'; kept that result")
             job.result = self._job_return(job, JobStatus.COMPLETED, objective(summary))
+            return
+        other = holder(job.dir)
+        if other:  # refused: another process writes this folder, which is not ours to record
+            log.error(f"\t{job.label} : FAILED: {other}")
+            job.result = self._job_return(job, JobStatus.FAILED, JobFailed(other))
             return
         reason = (f"killed by {_signal_name(code)}" if code < 0 else f"exited with status {code}")
         if code in (-signal.SIGKILL, 137):
@@ -191,23 +198,26 @@ class ParallelLauncher(Launcher):
         ret.return_value = value
         return ret
 
-    def _stop(self, running: list[Job], ctrl_c: bool) -> None:
-        """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt)."""
+    def _stop(self, running: list[Job], sig: int, stops: "_StopSignals") -> None:
+        """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt) within
+        stop_grace_seconds, else they are killed; a second Ctrl-C kills them at once."""
+        for job in running:  # each job leads its own process group: the terminal's Ctrl-C
+            job.proc.send_signal(sig)  # reaches only the launcher, which passes it on
         deadline = time.monotonic() + self.stop_grace_seconds
-        if ctrl_c:  # the terminal sent SIGINT to the jobs too: let them finish stopping first
-            for job in running:
-                job.proc.wait(max(0.0, min(5.0, deadline - time.monotonic())))
+        while (any(job.proc.poll() is None for job in running) and stops.pending is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         for job in running:
             if job.proc.poll() is None:
-                job.proc.send_signal(signal.SIGTERM)
-        for job in running:
-            if job.proc.wait(max(0.0, deadline - time.monotonic())) is None:
                 job.proc.send_signal(signal.SIGKILL)
-                job.proc.wait()
+        for job in running:
+            job.proc.wait()
+            self._finish(job)
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
         from optarena.errors import OptArenaError
+        from optarena.run_lock import holder
 
         if os.environ.get(JOB_MARKER):
             # A job that starts a sweep of its own would multiply processes without end.
@@ -225,6 +235,9 @@ class ParallelLauncher(Launcher):
             for job, shown in zip(jobs, distinguishing(job_overrides), strict=True):
                 job.shown = shown
             todo = deque(job for job in jobs if not self._skip_finished(job))
+            busy = next(filter(None, (holder(job.dir) for job in todo)), None)
+            if busy:  # a job folder that another process writes: refuse before writing any
+                raise OptArenaError(busy)
             gpus = self.gpus if self.gpus is not None else slots_mod.visible_gpus()
             gpus_per_job = self.gpus_per_job or max((job.devices for job in jobs), default=1)
             slots = slots_mod.plan_slots(
@@ -244,30 +257,37 @@ class ParallelLauncher(Launcher):
                            if not o.startswith("hydra.mode=")]
         env, hide_gpus = dict(os.environ), self.gpus is not None and not gpus
         running: list[Job] = []
-        main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
-        try:
-            with tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
+        stops = _StopSignals()
+        with stops.installed(), tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
+            try:
                 while todo or running:
+                    if todo and pool.has_free():
+                        self._starter.ready()  # the fork server's imports, interruptible
                     while todo and pool.has_free():
-                        job = todo.popleft()
-                        self._start(job, pool.take(), base_cmd, hydra_overrides, env,
-                                    hide_gpus, Path(tmp))
-                        running.append(job)
+                        with stops.held():  # started and counted, or neither
+                            job = todo.popleft()
+                            self._start(job, pool.take(), base_cmd, hydra_overrides, env,
+                                        hide_gpus, Path(tmp))
+                            running.append(job)
                     for job in [j for j in running if j.proc.poll() is not None]:
-                        running.remove(job)
-                        pool.give_back(job.slot)
-                        self._finish(job)
+                        with stops.held():
+                            running.remove(job)
+                            pool.give_back(job.slot)
+                            self._finish(job)
                     time.sleep(0.1)
-        except KeyboardInterrupt as err:
-            sig = err.signum if isinstance(err, Terminated) else signal.SIGINT
-            log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
-                      "running job(s); they keep their last.ckpt for resume=true")
-            self._stop(running, ctrl_c=sig == signal.SIGINT)
-            sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
-        finally:
-            if main_thread:
-                signal.signal(signal.SIGTERM, previous)
+            except KeyboardInterrupt as err:
+                stops.holding = True  # from here on, another Ctrl-C only hurries the stop
+                sig = err.signum if isinstance(err, Terminated) else signal.SIGINT
+                log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
+                          f"running job(s), {len(todo)} not started; they keep their "
+                          "last.ckpt for resume=true")
+                from optarena.sweep.summary import mark_not_started
+
+                for job in todo:
+                    mark_not_started(job.dir, job.overrides)
+                self._stop(running, sig, stops)
+                self._starter.close()
+                sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
         return [job.result for job in jobs]
 
 
@@ -288,12 +308,46 @@ def _cause(text: str | None) -> str:
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the running jobs are stopped cleanly."""
+    """SIGTERM (or SIGINT), handled like Ctrl-C: the running jobs are stopped cleanly."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"received {signal.Signals(signum).name}")
         self.signum = signum
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise Terminated(signum)
+class _StopSignals:
+    """SIGINT and SIGTERM raise Terminated, except while `held`: a job being started (or
+    reaped) is finished first, and the signal is raised after, so no job is started without
+    being counted as running, and so stopped (a job handed to the fork server is running)."""
+
+    def __init__(self) -> None:
+        self.holding, self.pending = False, None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.holding:
+            self.pending = signum
+            return
+        raise Terminated(signum)
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals reach the main thread only
+            return
+        previous = {s: signal.signal(s, self._handler) for s in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise Terminated(signum)

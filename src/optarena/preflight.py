@@ -22,6 +22,9 @@ from optarena.sweep import resume
 
 
 def _fail(err: OptArenaError) -> None:
+    from optarena.sweep.run_dirs import unclaim_empty
+
+    unclaim_empty()  # the new outputs/DATE/TIME folder Hydra's run dir resolved to
     print(f"error: {err}", file=sys.stderr, flush=True)
     sys.exit(2)
 

@@ -145,26 +145,33 @@ def train(cfg: DictConfig) -> float:
     """
     run_dir = Path(cfg.paths.output_dir)
     run_folder.check_usable(run_dir)
-    writer = run_lock.is_first_rank()
+    writer = run_lock.is_first_rank()  # DDP: rank 0 writes the folder, the others only train
+    lr = _check(cfg, run_dir, writer)
     claimed = writer and run_lock.claim(run_dir)  # one writer per folder, before any write
     try:
-        return _train(cfg, run_dir, writer)
+        return _train(cfg, run_dir, lr, writer)
     finally:
         if claimed:
             run_lock.release(run_dir)
 
 
-def _train(cfg: DictConfig, run_dir: Path, writer: bool) -> float:
+def _check(cfg: DictConfig, run_dir: Path, writer: bool) -> float:
+    """Every knob, and the folder's finished run, before anything is written; the lr."""
     try:
         config_check.check(cfg)
-        lr = config_check.resolved_lr(cfg)
         distributed.check_no_sweep_relaunch(cfg)
         if writer and not (cfg.get("resume") or cfg.get("overwrite") or resume.requeued()):
             run_folder.refuse_finished(run_dir)
+        return config_check.resolved_lr(cfg)
     except OptArenaError as err:
-        if writer and not (run_dir / record.RECORD).exists():  # never over an earlier record
+        # A sweep's job folder says why the job failed; never over an earlier record, nor in
+        # a folder that another process writes.
+        if writer and not (run_dir / record.RECORD).exists() and not run_lock.holder(run_dir):
             run_record(cfg, None).write_failed(err)
         raise
+
+
+def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
     ckpt_path, resumed_at_step = cfg.ckpt_path, None
     if cfg.get("resume") or resume.requeued():
         point = resume.plan(run_dir, record.hydra_overrides())

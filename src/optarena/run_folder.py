@@ -6,6 +6,7 @@ No torch here: optarena.preflight runs these checks before Hydra writes the fold
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -104,4 +105,6 @@ def clear_previous(run_dir: Path, logger_cfg: Any, keep: Path | None = None) -> 
     for events in tensorboard_dirs(logger_cfg):
         shutil.rmtree(events, ignore_errors=True)
         removed.append(events)
+        with contextlib.suppress(OSError):  # the run name's folder, when nothing else is in it
+            events.parent.rmdir()
     return removed

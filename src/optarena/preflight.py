@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from optarena import knobs, run_folder, run_lock
 from optarena.errors import OptArenaError
 from optarena.sweep import resume
+from optarena.sweep.run_dirs import claimed_here
 
 
 def _fail(err: OptArenaError) -> None:
@@ -43,12 +44,12 @@ def check_run(config: DictConfig) -> Path:
     if config.get("resume"):
         resume.check_same_run(run_dir, list(config.hydra.overrides.task))
         in_sweep = not OmegaConf.is_missing(config.hydra.job, "num")  # a launcher's job
-        empty = not run_dir.is_dir() or not any(p.name != run_lock.LOCK
-                                                for p in run_dir.iterdir())
-        if empty and not in_sweep:
+        # A folder named on the command line that exists is resumed, even one a kill left
+        # empty (the run starts over there); a new one is a typo or a forgotten hydra.run.dir.
+        if not in_sweep and (not run_dir.exists() or claimed_here(run_dir)):
             raise OptArenaError(
-                f"resume=true: nothing to resume in {run_dir} (an empty or new folder); name "
-                "the interrupted run's folder: hydra.run.dir=outputs/DATE/TIME")
+                f"resume=true: nothing to resume in {run_dir} (a new folder); name the "
+                "interrupted run's folder: hydra.run.dir=outputs/DATE/TIME")
     elif not config.get("overwrite"):
         run_folder.refuse_finished(run_dir)
     run_lock.claim(run_dir)

@@ -8,16 +8,14 @@ before the job starts), and a job that dies (exception, segfault, OOM kill) is r
 """
 
 
-import contextlib
 import logging
 import os
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +31,9 @@ from hydra_plugins.optarena_launcher import slots as slots_mod
 from hydra_plugins.optarena_launcher.command import config_flags, job_command, script
 from hydra_plugins.optarena_launcher.job_return import read_job_return
 from hydra_plugins.optarena_launcher.processes import JobProcess, Starter
+from hydra_plugins.optarena_launcher.stop_signals import StopSignals
 
 log = logging.getLogger(__name__)
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LOG_NAME = "job.log"
 JOB_MARKER = "OPTARENA_PARALLEL_JOB"  # set in every job's environment: its job directory
 TAIL_LINES = 40
@@ -184,7 +182,11 @@ class ParallelLauncher(Launcher):
         if code in (-signal.SIGKILL, 137):
             reason += " (out of memory, or killed from outside)"
         log_path = job.dir / LOG_NAME
-        error = f"last lines of {log_path}:\n{_tail(log_path)}\n{reason}"
+        tail = _tail(log_path)
+        said = [ln for ln in tail.splitlines() if ln.startswith("error: ")]
+        if said and code == 2:  # the job refused a mistake with one line: that is the cause
+            reason = f"{said[-1]} ({reason})"
+        error = f"last lines of {log_path}:\n{tail}\n{reason}"
         record = record_crash(job.dir, error, seconds, job.base)
         # The run's own record (an exception it caught) names the cause; a crash has none.
         cause = _cause(record.get("error")) if record.get("error") != error else ""
@@ -198,7 +200,7 @@ class ParallelLauncher(Launcher):
         ret.return_value = value
         return ret
 
-    def _stop(self, running: list[Job], sig: int, stops: "_StopSignals") -> None:
+    def _stop(self, running: list[Job], sig: int, stops: StopSignals) -> None:
         """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt) within
         stop_grace_seconds, else they are killed; a second Ctrl-C kills them at once."""
         for job in running:  # each job leads its own process group: the terminal's Ctrl-C
@@ -216,9 +218,6 @@ class ParallelLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        from optarena.errors import OptArenaError
-        from optarena.run_lock import holder
-
         if os.environ.get(JOB_MARKER):
             # A job that starts a sweep of its own would multiply processes without end.
             print(f"error: job {os.environ[JOB_MARKER]} of a parallel sweep started a sweep "
@@ -228,8 +227,25 @@ class ParallelLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        if self._starter is None:  # the fork server imports while the jobs are composed
-            self._starter = Starter(self.preload)
+        stops = StopSignals()
+        with stops.installed():
+            try:
+                if self._starter is None:  # the fork server imports while jobs are composed
+                    self._starter = Starter(self.preload)
+                jobs, todo, slots = self._prepare(job_overrides, initial_job_idx)
+            except KeyboardInterrupt as err:  # no job started yet: only the fork server runs
+                assert self._starter is not None
+                self._starter.close()
+                sys.exit(128 + getattr(err, "signum", signal.SIGINT))
+            self._run(todo, slots, stops)
+        return [job.result for job in jobs]
+
+    def _prepare(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+                 ) -> tuple[list[Job], deque[Job], list[slots_mod.Slot]]:
+        """The jobs, those to run (resume=true skips finished ones), and the slots to run in."""
+        from optarena.errors import OptArenaError
+        from optarena.run_lock import holder
+
         try:
             jobs = [self._job(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
             for job, shown in zip(jobs, distinguishing(job_overrides), strict=True):
@@ -250,15 +266,20 @@ class ParallelLauncher(Launcher):
                  else f"CPU, {slots[0].threads} thread(s) each")
         log.info(f"Parallel launcher: {len(todo)} of {len(jobs)} job(s) to run, "
                  f"{len(slots)} at a time on {where}; sweep dir: {self.config.hydra.sweep.dir}")
+        return jobs, todo, slots
+
+    def _run(self, todo: deque[Job], slots: list[slots_mod.Slot], stops: StopSignals) -> None:
+        """Run the jobs, as many at a time as there are slots, until all have ended."""
+        assert self._starter is not None and self.config is not None
         pool = slots_mod.SlotPool(slots)
         base_cmd = [*script(), *config_flags(sys.argv[1:])]
         # `-m` is recorded as hydra.mode=MULTIRUN: the job itself is a single run.
         hydra_overrides = [o for o in OmegaConf.to_container(self.config.hydra.overrides.hydra)
                            if not o.startswith("hydra.mode=")]
-        env, hide_gpus = dict(os.environ), self.gpus is not None and not gpus
+        hide_gpus = self.gpus is not None and not any(s.gpus for s in slots)
+        env = dict(os.environ)
         running: list[Job] = []
-        stops = _StopSignals()
-        with stops.installed(), tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
             try:
                 while todo or running:
                     if todo and pool.has_free():
@@ -277,7 +298,9 @@ class ParallelLauncher(Launcher):
                     time.sleep(0.1)
             except KeyboardInterrupt as err:
                 stops.holding = True  # from here on, another Ctrl-C only hurries the stop
-                sig = err.signum if isinstance(err, Terminated) else signal.SIGINT
+                # By attribute: Hydra's plugin scan may execute this package's modules again,
+                # which makes Terminated another class than the one raised.
+                sig = getattr(err, "signum", signal.SIGINT)
                 log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
                           f"running job(s), {len(todo)} not started; they keep their "
                           "last.ckpt for resume=true")
@@ -288,7 +311,6 @@ class ParallelLauncher(Launcher):
                 self._stop(running, sig, stops)
                 self._starter.close()
                 sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
-        return [job.result for job in jobs]
 
 
 def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -305,49 +327,3 @@ def _cause(text: str | None) -> str:
 
     line = last_line(text)
     return line + "." if line else ""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (or SIGINT), handled like Ctrl-C: the running jobs are stopped cleanly."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"received {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-class _StopSignals:
-    """SIGINT and SIGTERM raise Terminated, except while `held`: a job being started (or
-    reaped) is finished first, and the signal is raised after, so no job is started without
-    being counted as running, and so stopped (a job handed to the fork server is running)."""
-
-    def __init__(self) -> None:
-        self.holding, self.pending = False, None
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.holding:
-            self.pending = signum
-            return
-        raise Terminated(signum)
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signals reach the main thread only
-            return
-        previous = {s: signal.signal(s, self._handler) for s in STOP_SIGNALS}
-        try:
-            yield
-        finally:
-            for s, handler in previous.items():
-                signal.signal(s, handler)
-
-    @contextlib.contextmanager
-    def held(self) -> Iterator[None]:
-        self.holding = True
-        try:
-            yield
-        finally:
-            self.holding = False
-        if self.pending is not None:
-            signum, self.pending = self.pending, None
-            raise Terminated(signum)

@@ -43,6 +43,12 @@ def unique_dir(path: str) -> str:
     return candidate
 
 
+def claimed_here(path: Path) -> bool:
+    """Whether this process created `path` as a new run or sweep folder."""
+    return os.path.exists(path) and any(os.path.samefile(path, p) for p in _claimed.values()
+                                        if os.path.exists(p))
+
+
 def unclaim_empty() -> None:
     """Remove the folders this process claimed that are still empty (and their parent, the
     date folder, when that is empty too): a command that stopped at a bad option leaves none."""

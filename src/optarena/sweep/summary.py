@@ -78,7 +78,7 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
     best_head, test_head = (one.best, one.test) if one else ("val best", "test")
     if rows:
         width = max(3, *(len(r[3]) for r in rows[:MAX_ROWS]))
-        lines.append(f"  {'run':<{width}}  {'status':<9} {best_head:>13} {test_head:>9}  "
+        lines.append(f"  {'run':<{width}}  {'status':<11} {best_head:>13} {test_head:>9}  "
                      "swept values / error")
     for _, _, status, name, headline, summary in rows[:MAX_ROWS]:
         metrics = summary.get("metrics") or {}
@@ -87,7 +87,7 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
             detail = f"{detail}  <- the sweep was stopped before this job started"
         elif status in ("failed", "diverged", "unknown", "running"):
             detail = f"{detail}  <- {_one_line(summary.get('error')) or 'no metrics.json'}"
-        lines.append(f"  {name:<{width}}  {status:<9} {_fmt(metrics.get(headline.best)):>13} "
+        lines.append(f"  {name:<{width}}  {status:<11} {_fmt(metrics.get(headline.best)):>13} "
                      f"{_fmt(metrics.get(headline.test)):>9}  {detail}")
     if len(rows) > MAX_ROWS:
         lines.append(f"  ... {len(rows) - MAX_ROWS} more (best completed shown first)")

@@ -35,7 +35,10 @@ class Crash(pl.Callback):
         sig = {"segfault": signal.SIGSEGV, "kill": signal.SIGKILL}.get(how)
         if sig is not None:
             os.kill(os.getpid(), sig)
-        os.killpg(os.getpgrp(), signal.SIGKILL)  # kill_group: the whole sweep, launcher included
+        # kill_group: the whole sweep. A job leads its own process group; its parent (the
+        # launcher, or the fork server the launcher started) is in the sweep's group.
+        os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def crash(at_step: int, **kwargs: object) -> list[str]:

@@ -107,7 +107,7 @@ def test_scheduler_none_builds_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("overrides", "message"), [
     (["lr=-0.1"], "lr must be > 0"),
-    (["max_epochs=0"], "max_epochs must be >= 1"),
+    (["max_epochs=0"], "max_epochs must be a whole number >= 1"),
     (["regularization=dropout", "regularization.dropout=1.5"], "dropout must be in [0, 1)"),
     (["target=3"], "target is a validation accuracy"),
 ])
@@ -118,11 +118,18 @@ def test_bad_values_raise_one_clear_error(make_cfg, overrides, message) -> None:
         train(make_cfg(*overrides))
 
 
-@pytest.mark.slow
-def test_cli_bad_value_prints_one_line_and_exits_2(tmp_path: Path) -> None:
-    out = run_train(tmp_path, "lr=-1", "debug=fast")
+@pytest.mark.parametrize(("value", "message"), [
+    ("lr=-1", "lr must be > 0, got -1.0"),
+    ("ckpt_path=NOTES", "ckpt_path=NOTES is not a Lightning checkpoint (not a file written by "
+                        "torch.save); pass a checkpoints/last.ckpt or best.ckpt"),
+])
+def test_cli_bad_value_prints_one_line_and_exits_2_before_start_up(tmp_path: Path, value: str,
+                                                                   message: str) -> None:
+    (tmp_path / "NOTES").write_text("not a checkpoint")
+    out = run_train(tmp_path, value, "debug=fast")
     assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == ["error: lr must be > 0, got -1.0"]
+    assert out.stderr.strip().splitlines() == [f"error: {message}"]
+    assert [p.name for p in tmp_path.iterdir()] == ["NOTES"]  # no run folder, no record
 
 
 @pytest.mark.slow

@@ -174,3 +174,29 @@ def test_default_output_folder(tmp_path):
     one, two = tmp_path / "multirun" / "a" / "10-00", tmp_path / "multirun" / "b" / "11-00"
     assert default_out([one]) == one / "report"
     assert default_out([one, two]) == (tmp_path / "multirun").resolve() / "report"
+
+
+def test_a_sweep_whose_runs_all_failed_still_gets_its_report(tmp_path, capsys):
+    for seed in (0, 1):
+        make_run(tmp_path, f"r{seed}", seed=seed, status="failed", val_acc_best=None,
+                 test_acc=None, error="RuntimeError: CUDA error")
+    assert main([str(tmp_path)]) == 0
+    assert "runs: 2 failed" in capsys.readouterr().out
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "no finished run" in md and "RuntimeError: CUDA error" in md
+
+
+def test_a_corrupt_run_is_listed_and_the_good_ones_reported(tmp_path, capsys):
+    for seed in (0, 1):
+        make_run(tmp_path, f"r{seed}", seed=seed)
+    make_run(tmp_path, "r2", seed=2, extra_overrides=["batch_size=32"])
+    (tmp_path / "r1" / "metrics.json").write_text("{not json")
+    assert main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "runs: 2 completed, 1 unreadable" in out
+    assert f"left out: unreadable {tmp_path / 'r1' / 'metrics.json'}" in out
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert f"| {tmp_path / 'r1'} | unreadable " in md
+    # A run that did not override a swept knob shows the value it ran with.
+    settings = set(pd.read_csv(tmp_path / "report" / "runs.csv")["setting"])
+    assert settings == {"lr=0.001, batch_size=64", "lr=0.001, batch_size=32"}

@@ -1,12 +1,18 @@
 """Checks of the composed config that Hydra cannot make: values, the resolved lr, and whether
-model, data and task options fit together; all before anything is built or written."""
+model, data and task options fit together; all before anything is built or written.
+
+The plain top-level knobs are checked by optarena.knobs (also run before start-up by
+optarena.preflight); here come the checks that need the data, model and task classes.
+"""
 
 import inspect
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from optarena import knobs
 from optarena.errors import OptArenaError
+from optarena.regularization import Regularization
 from optarena.tasks import check_model_fits, data_kind, task_class
 
 
@@ -15,9 +21,7 @@ def resolved_lr(cfg: DictConfig) -> float:
     lr = cfg.lr if cfg.lr is not None else cfg.optimizer.get("lr")
     if lr is None:
         raise OptArenaError("no learning rate: set lr=<value> (the optimizer config has none)")
-    if isinstance(lr, bool) or not isinstance(lr, int | float):
-        raise OptArenaError(f"lr must be a number, got {lr!r}")
-    return float(lr)
+    return knobs.check_lr(lr, "lr" if cfg.lr is not None else "optimizer.lr")
 
 
 def task_options(cfg: DictConfig, kind: str) -> dict[str, Any]:
@@ -41,15 +45,24 @@ def _choice(cfg: DictConfig, group: str) -> str:
 
 def check(cfg: DictConfig) -> None:
     """Raise OptArenaError with what to fix for values no run can use."""
-    lr = resolved_lr(cfg)
-    if not lr > 0:
-        raise OptArenaError(f"lr must be > 0, got {lr}")
-    for key in ("max_epochs", "batch_size"):
-        if int(cfg[key]) < 1:
-            raise OptArenaError(f"{key} must be >= 1, got {cfg[key]}")
+    knobs.check(cfg)
+    resolved_lr(cfg)
     kind = data_kind(cfg.data._target_)
     headline = task_class(kind).headline
     if cfg.target is not None and not 0 < float(cfg.target) <= 1:
         raise OptArenaError(f"target is a validation {headline.words} in (0, 1], got {cfg.target}")
     check_model_fits(cfg.model._target_, kind, _choice(cfg, "model"), _choice(cfg, "data"))
     task_options(cfg, kind)
+    Regularization.from_cfg(cfg.regularization)
+    if cfg.get("ckpt_path") is not None:
+        check_checkpoint(cfg.ckpt_path)
+
+
+def check_checkpoint(path: str) -> None:
+    """ckpt_path: a complete Lightning checkpoint (weights, optimizer, loop state)."""
+    from optarena.sweep.resume import readable_step
+
+    if readable_step(knobs.check_ckpt_file(path)) is None:
+        raise OptArenaError(
+            f"ckpt_path={path} is not a Lightning checkpoint (cut short, or weights saved "
+            "without the training state); pass a run's checkpoints/last.ckpt or best.ckpt")

@@ -27,7 +27,7 @@ FINISHED = ("completed", "diverged")
 SKIP_DIRS = {".hydra", "csv", "checkpoints", "tensorboard", "report", "explain", "__pycache__",
              ".git"}
 # Overrides that say how to run, not what: they may differ between the attempts of one run.
-NOT_IDENTITY = {"resume"}
+NOT_IDENTITY = {"resume", "overwrite"}
 IDENTITY_GROUPS = ("data", "model", "optimizer", "scheduler")
 
 
@@ -88,29 +88,38 @@ def choice(choices: dict, group: str) -> str | None:
     return None
 
 
+def _defines(override: str) -> bool:
+    return override.lstrip("+~").split("=", 1)[0] not in NOT_IDENTITY
+
+
 def defining_overrides(overrides: list[str]) -> list[str]:
-    """The overrides that define a run (sorted; `resume` left out)."""
-    return sorted(o for o in overrides if o.lstrip("+~").split("=", 1)[0] not in NOT_IDENTITY)
+    """The overrides that define a run (sorted; `resume` and `overwrite` left out)."""
+    return sorted(o for o in overrides if _defines(o))
 
 
 def identity(choices: dict, lr: Any, seed: Any, overrides: list[str]) -> dict[str, Any]:
     """What names a run in its record: group options, lr, seed and its overrides."""
     return {**{g: choice(choices, g) for g in IDENTITY_GROUPS}, "lr": lr, "seed": seed,
-            "overrides": [o for o in overrides if not o.startswith("resume=")]}
+            "overrides": [o for o in overrides if _defines(o)]}
 
 
 def hparams(cfg: Any, lr: float | None) -> dict[str, Any]:
-    """The resolved hyperparameters a run records (the optimizer's lr is the one it used)."""
+    """The resolved hyperparameters a run records: what it trains with, not the knobs' values
+    (optimizer.lr is the lr used; batch_size and max_epochs are the data's and the trainer's,
+    which an override such as data.batch_size=32 may set apart from the top-level knob)."""
     from omegaconf import OmegaConf
 
-    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
-    if lr is not None and isinstance(optimizer, dict) and "lr" in optimizer:
+    def resolved(node: Any) -> Any:
+        return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+    optimizer = resolved(cfg.optimizer)
+    if lr is not None and isinstance(optimizer, dict):
         optimizer["lr"] = lr
     return {
-        "batch_size": cfg.batch_size, "max_epochs": cfg.max_epochs, "optimizer": optimizer,
-        "scheduler": OmegaConf.to_container(cfg.scheduler, resolve=True),
-        "regularization": OmegaConf.to_container(cfg.regularization, resolve=True),
-        "task": OmegaConf.to_container(cfg.task, resolve=True) if cfg.get("task") else {},
+        "batch_size": OmegaConf.select(cfg, "data.batch_size", default=None) or cfg.batch_size,
+        "max_epochs": OmegaConf.select(cfg, "trainer.max_epochs", default=None) or cfg.max_epochs,
+        "optimizer": optimizer, "scheduler": resolved(cfg.scheduler),
+        "regularization": resolved(cfg.regularization), "task": resolved(cfg.get("task")),
     }
 
 
@@ -125,12 +134,12 @@ def hydra_choices() -> dict[str, str]:
 
 
 def hydra_overrides() -> list[str]:
-    """This run's command-line overrides, without `resume=...` (how to run, not what)."""
+    """This run's command-line overrides, without `resume`, `overwrite` (how to run, not what)."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return []
-    return [o for o in HydraConfig.get().overrides.task if not o.startswith("resume=")]
+    return [o for o in HydraConfig.get().overrides.task if _defines(o)]
 
 
 # --- reading --------------------------------------------------------------------------------
@@ -201,11 +210,23 @@ def objective(record: dict) -> float:
 
 
 # --- writing --------------------------------------------------------------------------------
+def strict_json(value: Any) -> Any:
+    """`value` with NaN and infinities as null: metrics.json is strict JSON, which Python's
+    json module would not write by itself (it writes the non-JSON tokens NaN, Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def write_record(path: Path, record: dict) -> None:
     """Write metrics.json atomically: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
+    tmp.write_text(json.dumps(strict_json(record), indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
 
 

@@ -15,13 +15,15 @@ from typing import Any, TypeVar
 import lightning.pytorch as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
+from lightning.pytorch.plugins.io import CheckpointIO
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from optarena import config_check, record
+from optarena import config_check, record, run_folder, run_lock
 from optarena.callbacks.divergence import DivergenceGuard
 from optarena.callbacks.exact_resume import prepare_loggers_for_resume
 from optarena.callbacks.time_to_target import TimeToTarget
+from optarena.checkpoint_io import AtomicCheckpointIO
 from optarena.errors import OptArenaError
 from optarena.models.shapes import InputMismatchError
 from optarena.optim.param_groups import describe
@@ -123,8 +125,13 @@ def build(cfg: DictConfig, *, callbacks: list[pl.Callback] | None = None,
     loggers = _instantiate_all(cfg.logger) if loggers is None else loggers
     if resumed_at_step is not None and record.RunRecord.writes_here():
         prepare_loggers_for_resume(loggers, resumed_at_step)
-    trainer = instantiate(cfg.trainer, **{**speed.trainer_kwargs(), **(trainer_overrides or {})},
-                          callbacks=callbacks, logger=loggers)
+    trainer_kwargs = {**speed.trainer_kwargs(), **(trainer_overrides or {})}
+    plugins = [instantiate(p) if isinstance(p, DictConfig) else p
+               for p in trainer_kwargs.pop("plugins", None) or cfg.trainer.get("plugins") or []]
+    if not any(isinstance(p, CheckpointIO) for p in plugins):  # a kill never leaves half a file
+        plugins.append(AtomicCheckpointIO())
+    trainer = instantiate(cfg.trainer, **trainer_kwargs, plugins=plugins, callbacks=callbacks,
+                          logger=loggers)
     return Built(cfg, lr, choices, datamodule, net, task, callbacks, loggers, trainer)
 
 
@@ -146,17 +153,38 @@ def train(cfg: DictConfig) -> float:
     validation value of the task's headline metric (val/acc_best, val/miou_best).
 
     resume=true: a finished run returns its recorded result, an interrupted one continues
-    from its last.ckpt (docs/sweeps.md).
+    from its last.ckpt, one stopped before its first checkpoint starts over (docs/sweeps.md).
+    Without it, a folder holding a finished run is refused unless overwrite=true.
     """
     run_dir = Path(cfg.paths.output_dir)
+    run_folder.check_usable(run_dir)
+    writer = run_lock.is_first_rank()  # DDP: rank 0 writes the folder, the others only train
+    lr = _check(cfg, run_dir, writer)
+    claimed = writer and run_lock.claim(run_dir)  # one writer per folder, before any write
+    try:
+        return _train(cfg, run_dir, lr, writer)
+    finally:
+        if claimed:
+            run_lock.release(run_dir)
+
+
+def _check(cfg: DictConfig, run_dir: Path, writer: bool) -> float:
+    """Every knob, and the folder's finished run, before anything is written; the lr."""
     try:
         config_check.check(cfg)
-        lr = config_check.resolved_lr(cfg)
         distributed.check_no_sweep_relaunch(cfg)
+        if writer and not (cfg.get("resume") or cfg.get("overwrite") or resume.requeued()):
+            run_folder.refuse_finished(run_dir)
+        return config_check.resolved_lr(cfg)
     except OptArenaError as err:
-        if not (run_dir / record.RECORD).exists():  # never over an earlier attempt's record
+        # A sweep's job folder says why the job failed; never over an earlier record, nor in
+        # a folder that another process writes.
+        if writer and not (run_dir / record.RECORD).exists() and not run_lock.holder(run_dir):
             run_record(cfg, None).write_failed(err)
         raise
+
+
+def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
     ckpt_path, resumed_at_step = cfg.ckpt_path, None
     if cfg.get("resume") or resume.requeued():
         point = resume.plan(run_dir, record.hydra_overrides())
@@ -164,6 +192,10 @@ def train(cfg: DictConfig) -> float:
             log.info("resume: %s is already %s; nothing to do", run_dir, point.summary["status"])
             return record.objective(point.summary)
         ckpt_path, resumed_at_step = resume.start_from(point, run_dir, cfg.ckpt_path)
+    if resumed_at_step is None and writer:  # a fresh start: nothing of an earlier attempt stays
+        removed = run_folder.clear_previous(run_dir, cfg.get("logger"), keep=ckpt_path)
+        if removed and cfg.get("overwrite"):
+            log.info("overwrite=true: replaced the run in %s", run_dir)
     summary = run_record(cfg, lr, resumed_at_step)
     summary.write("running")
     trainer = None
@@ -210,7 +242,8 @@ def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, result: dict) -> None:
     params = {
         "data": result["data"], "model": result["model"], "optimizer": result["optimizer"],
         "scheduler": result["scheduler"], "lr": result["lr"], "seed": result["seed"],
-        "batch_size": cfg.batch_size, "max_epochs": cfg.max_epochs, "status": result["status"],
+        "batch_size": result["hparams"]["batch_size"],
+        "max_epochs": result["hparams"]["max_epochs"], "status": result["status"],
         **{f"reg/{k}": v for k, v in
            OmegaConf.to_container(cfg.regularization, resolve=True).items()},
     }

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from hydra_plugins.optarena_launcher import slots as slots_mod
 from hydra_plugins.optarena_launcher.command import config_flags, job_command, script
 from hydra_plugins.optarena_launcher.job_return import read_job_return
 from hydra_plugins.optarena_launcher.processes import JobProcess, Starter
+from hydra_plugins.optarena_launcher.stop_signals import StopSignals
 
 log = logging.getLogger(__name__)
 LOG_NAME = "job.log"
@@ -126,15 +126,13 @@ class ParallelLauncher(Launcher):
     def _skip_finished(self, job: Job) -> bool:
         """resume=true: a job whose run already finished returns its recorded result."""
         from optarena.record import objective
-        from optarena.sweep.resume import plan
+        from optarena.sweep.resume import finished_run
 
-        if not job.resume:
+        done = finished_run(job.dir, job.overrides) if job.resume else None
+        if done is None:
             return False
-        point = plan(job.dir, job.overrides)
-        if point.action != "skip":
-            return False
-        job.result = self._job_return(job, JobStatus.COMPLETED, objective(point.summary))
-        log.info(f"\t{job.label} : already {point.summary['status']}, skipped")
+        job.result = self._job_return(job, JobStatus.COMPLETED, objective(done))
+        log.info(f"\t{job.label} : already {done['status']}, skipped")
         return True
 
     # --- running jobs ---------------------------------------------------------------------
@@ -157,8 +155,10 @@ class ParallelLauncher(Launcher):
     def _finish(self, job: Job) -> None:
         """Turn the ended process into a JobReturn; make sure metrics.json says what happened."""
         from optarena.record import FINISHED, objective, read_record, record_crash
+        from optarena.run_lock import holder
 
         assert job.proc is not None
+        job.proc.kill_rest()  # a process the job started and left behind (a DDP rank)
         code, seconds = job.proc.poll(), time.perf_counter() - job.started
         written = read_job_return(job.return_file)
         summary = read_record(job.dir)
@@ -173,11 +173,20 @@ class ParallelLauncher(Launcher):
                         f"'{summary['status']}'; kept that result")
             job.result = self._job_return(job, JobStatus.COMPLETED, objective(summary))
             return
+        other = holder(job.dir)
+        if other:  # refused: another process writes this folder, which is not ours to record
+            log.error(f"\t{job.label} : FAILED: {other}")
+            job.result = self._job_return(job, JobStatus.FAILED, JobFailed(other))
+            return
         reason = (f"killed by {_signal_name(code)}" if code < 0 else f"exited with status {code}")
         if code in (-signal.SIGKILL, 137):
             reason += " (out of memory, or killed from outside)"
         log_path = job.dir / LOG_NAME
-        error = f"last lines of {log_path}:\n{_tail(log_path)}\n{reason}"
+        tail = _tail(log_path)
+        said = [ln for ln in tail.splitlines() if ln.startswith("error: ")]
+        if said and code == 2:  # the job refused a mistake with one line: that is the cause
+            reason = f"{said[-1]} ({reason})"
+        error = f"last lines of {log_path}:\n{tail}\n{reason}"
         record = record_crash(job.dir, error, seconds, job.base)
         # The run's own record (an exception it caught) names the cause; a crash has none.
         cause = _cause(record.get("error")) if record.get("error") != error else ""
@@ -191,24 +200,24 @@ class ParallelLauncher(Launcher):
         ret.return_value = value
         return ret
 
-    def _stop(self, running: list[Job], ctrl_c: bool) -> None:
-        """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt)."""
+    def _stop(self, running: list[Job], sig: int, stops: StopSignals) -> None:
+        """Interrupted: the running jobs stop cleanly (record `failed`, keep last.ckpt) within
+        stop_grace_seconds, else they are killed; a second Ctrl-C kills them at once."""
+        for job in running:  # each job leads its own process group: the terminal's Ctrl-C
+            job.proc.send_signal(sig)  # reaches only the launcher, which passes it on
         deadline = time.monotonic() + self.stop_grace_seconds
-        if ctrl_c:  # the terminal sent SIGINT to the jobs too: let them finish stopping first
-            for job in running:
-                job.proc.wait(max(0.0, min(5.0, deadline - time.monotonic())))
+        while (any(job.proc.poll() is None for job in running) and stops.pending is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         for job in running:
             if job.proc.poll() is None:
-                job.proc.send_signal(signal.SIGTERM)
-        for job in running:
-            if job.proc.wait(max(0.0, deadline - time.monotonic())) is None:
                 job.proc.send_signal(signal.SIGKILL)
-                job.proc.wait()
+        for job in running:
+            job.proc.wait()
+            self._finish(job)
 
     def launch(self, job_overrides: Sequence[Sequence[str]],
                initial_job_idx: int) -> Sequence[JobReturn]:
-        from optarena.errors import OptArenaError
-
         if os.environ.get(JOB_MARKER):
             # A job that starts a sweep of its own would multiply processes without end.
             print(f"error: job {os.environ[JOB_MARKER]} of a parallel sweep started a sweep "
@@ -218,13 +227,33 @@ class ParallelLauncher(Launcher):
         assert self.config is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        if self._starter is None:  # the fork server imports while the jobs are composed
-            self._starter = Starter(self.preload)
+        stops = StopSignals()
+        with stops.installed():
+            try:
+                if self._starter is None:  # the fork server imports while jobs are composed
+                    self._starter = Starter(self.preload)
+                jobs, todo, slots = self._prepare(job_overrides, initial_job_idx)
+            except KeyboardInterrupt as err:  # no job started yet: only the fork server runs
+                assert self._starter is not None
+                self._starter.close()
+                sys.exit(128 + getattr(err, "signum", signal.SIGINT))
+            self._run(todo, slots, stops)
+        return [job.result for job in jobs]
+
+    def _prepare(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
+                 ) -> tuple[list[Job], deque[Job], list[slots_mod.Slot]]:
+        """The jobs, those to run (resume=true skips finished ones), and the slots to run in."""
+        from optarena.errors import OptArenaError
+        from optarena.run_lock import holder
+
         try:
             jobs = [self._job(initial_job_idx + i, o) for i, o in enumerate(job_overrides)]
             for job, shown in zip(jobs, distinguishing(job_overrides), strict=True):
                 job.shown = shown
             todo = deque(job for job in jobs if not self._skip_finished(job))
+            busy = next(filter(None, (holder(job.dir) for job in todo)), None)
+            if busy:  # a job folder that another process writes: refuse before writing any
+                raise OptArenaError(busy)
             gpus = self.gpus if self.gpus is not None else slots_mod.visible_gpus()
             gpus_per_job = self.gpus_per_job or max((job.devices for job in jobs), default=1)
             slots = slots_mod.plan_slots(
@@ -237,38 +266,51 @@ class ParallelLauncher(Launcher):
                  else f"CPU, {slots[0].threads} thread(s) each")
         log.info(f"Parallel launcher: {len(todo)} of {len(jobs)} job(s) to run, "
                  f"{len(slots)} at a time on {where}; sweep dir: {self.config.hydra.sweep.dir}")
+        return jobs, todo, slots
+
+    def _run(self, todo: deque[Job], slots: list[slots_mod.Slot], stops: StopSignals) -> None:
+        """Run the jobs, as many at a time as there are slots, until all have ended."""
+        assert self._starter is not None and self.config is not None
         pool = slots_mod.SlotPool(slots)
         base_cmd = [*script(), *config_flags(sys.argv[1:])]
         # `-m` is recorded as hydra.mode=MULTIRUN: the job itself is a single run.
         hydra_overrides = [o for o in OmegaConf.to_container(self.config.hydra.overrides.hydra)
                            if not o.startswith("hydra.mode=")]
-        env, hide_gpus = dict(os.environ), self.gpus is not None and not gpus
+        hide_gpus = self.gpus is not None and not any(s.gpus for s in slots)
+        env = dict(os.environ)
         running: list[Job] = []
-        main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt) if main_thread else None
-        try:
-            with tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="optarena-sweep-") as tmp:
+            try:
                 while todo or running:
+                    if todo and pool.has_free():
+                        self._starter.ready()  # the fork server's imports, interruptible
                     while todo and pool.has_free():
-                        job = todo.popleft()
-                        self._start(job, pool.take(), base_cmd, hydra_overrides, env,
-                                    hide_gpus, Path(tmp))
-                        running.append(job)
+                        with stops.held():  # started and counted, or neither
+                            job = todo.popleft()
+                            self._start(job, pool.take(), base_cmd, hydra_overrides, env,
+                                        hide_gpus, Path(tmp))
+                            running.append(job)
                     for job in [j for j in running if j.proc.poll() is not None]:
-                        running.remove(job)
-                        pool.give_back(job.slot)
-                        self._finish(job)
+                        with stops.held():
+                            running.remove(job)
+                            pool.give_back(job.slot)
+                            self._finish(job)
                     time.sleep(0.1)
-        except KeyboardInterrupt as err:
-            sig = err.signum if isinstance(err, Terminated) else signal.SIGINT
-            log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
-                      "running job(s); they keep their last.ckpt for resume=true")
-            self._stop(running, ctrl_c=sig == signal.SIGINT)
-            sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
-        finally:
-            if main_thread:
-                signal.signal(signal.SIGTERM, previous)
-        return [job.result for job in jobs]
+            except KeyboardInterrupt as err:
+                stops.holding = True  # from here on, another Ctrl-C only hurries the stop
+                # By attribute: Hydra's plugin scan may execute this package's modules again,
+                # which makes Terminated another class than the one raised.
+                sig = getattr(err, "signum", signal.SIGINT)
+                log.error(f"Interrupted ({signal.Signals(sig).name}): stopping {len(running)} "
+                          f"running job(s), {len(todo)} not started; they keep their "
+                          "last.ckpt for resume=true")
+                from optarena.sweep.summary import mark_not_started
+
+                for job in todo:
+                    mark_not_started(job.dir, job.overrides)
+                self._stop(running, sig, stops)
+                self._starter.close()
+                sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
 
 
 def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -285,15 +327,3 @@ def _cause(text: str | None) -> str:
 
     line = last_line(text)
     return line + "." if line else ""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the running jobs are stopped cleanly."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"received {signal.Signals(signum).name}")
-        self.signum = signum
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise Terminated(signum)

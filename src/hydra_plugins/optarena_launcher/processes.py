@@ -5,8 +5,13 @@ Importing torch and Lightning takes seconds, often longer than a small job train
 imports those modules once and never touches CUDA; each job is a new process forked from
 it: its own memory, its own CUDA context, its own crash, without the import cost. The job
 then runs the sweep's script exactly as `python train.py <args>` would.
+
+Each job leads a process group of its own, which its children join (DDP ranks, data loader
+workers): stopping a job signals the whole group, and once the job has ended, whatever is
+left of its group is killed, so no process of a sweep outlives the launcher.
 """
 
+import atexit
 import contextlib
 import faulthandler
 import multiprocessing
@@ -31,17 +36,46 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def become_job() -> None:
+    """In a new job process, first thing: lead a process group of its own (which the processes
+    it starts join), and die with its parent."""
+    os.setpgid(0, 0)
+    die_with_parent()
+
+
+def signal_group(pid: int | None, sig: int) -> None:
+    """`sig` to the job's process group (to the job alone while it has none yet)."""
+    if pid is None:
+        return
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    except PermissionError:  # the pid is no job's group (anymore): leave it
+        pass
+
+
 class JobProcess:
     """A started job: exit_code is None while it runs (negative: killed by that signal)."""
+
+    pid: int | None = None
 
     def poll(self) -> int | None:
         raise NotImplementedError
 
-    def send_signal(self, sig: int) -> None:
-        raise NotImplementedError
-
     def wait(self, timeout: float | None = None) -> int | None:
         raise NotImplementedError
+
+    def send_signal(self, sig: int) -> None:
+        """To the job and every process it started."""
+        signal_group(self.pid, sig)
+
+    def kill_rest(self) -> None:
+        """After the job ended: kill what is left of its process group (a stray DDP rank)."""
+        if self.poll() is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
 
 
 class Interpreter(JobProcess):
@@ -51,14 +85,11 @@ class Interpreter(JobProcess):
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
                 list(cmd), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, preexec_fn=die_with_parent if sys.platform == "linux" else None)
+                env=env, preexec_fn=become_job if sys.platform == "linux" else None)
+        self.pid = self.proc.pid
 
     def poll(self) -> int | None:
         return self.proc.poll()
-
-    def send_signal(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(sig)
 
     def wait(self, timeout: float | None = None) -> int | None:
         try:
@@ -69,6 +100,7 @@ class Interpreter(JobProcess):
 
 def _run_script(cmd: list[str], env: dict[str, str], log: str, threads: int) -> None:
     """In the forked job: become `python <script> <args>` with the job's env and log."""
+    become_job()
     os.environ.clear()
     os.environ.update(env)
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -78,7 +110,6 @@ def _run_script(cmd: list[str], env: dict[str, str], log: str, threads: int) -> 
     for stream in (sys.stdout, sys.stderr):
         stream.reconfigure(line_buffering=True)
     faulthandler.enable()  # a segfault prints the Python stack to the job's log
-    die_with_parent()
     import torch
 
     torch.set_num_threads(threads)  # the fork server imported torch with 1 thread
@@ -98,13 +129,10 @@ class Forked(JobProcess):
         self.proc = ctx.Process(target=_run_script, args=(list(cmd), env, str(log), threads),
                                 daemon=False)
         self.proc.start()
+        self.pid = self.proc.pid
 
     def poll(self) -> int | None:
         return self.proc.exitcode
-
-    def send_signal(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError, TypeError):
-            os.kill(self.proc.pid, sig)
 
     def wait(self, timeout: float | None = None) -> int | None:
         self.proc.join(timeout)
@@ -116,6 +144,7 @@ class Starter:
 
     def __init__(self, preload: Sequence[str]) -> None:
         self.ctx = None
+        self._warm = False
         # Linux only: macOS system libraries are not safe to use in a forked process.
         if preload and sys.platform == "linux":
             self.ctx = multiprocessing.get_context("forkserver")
@@ -132,9 +161,33 @@ class Starter:
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
+            atexit.register(self.close)
+
+    def ready(self) -> None:
+        """Wait until the fork server has imported `preload` (a no-op process forked from it),
+        so that starting a job takes a moment, short enough to hold back Ctrl-C meanwhile."""
+        if self.ctx is not None and not self._warm:
+            probe = self.ctx.Process(target=int)  # exits at once, even if left behind
+            probe.start()
+            probe.join()
+            self._warm = True
 
     def start(self, cmd: Sequence[str], env: dict[str, str], log: Path,
               threads: int) -> JobProcess:
         if self.ctx is not None:
             return Forked(self.ctx, cmd, env, log, threads)
         return Interpreter(cmd, env, log, threads)
+
+    def close(self) -> None:
+        """Stop the fork server (it would end with this process, but not while importing)."""
+        if self.ctx is None:
+            return
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver  # the stdlib has no public way to stop it
+        if server._forkserver_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(server._forkserver_pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                server._stop()
+        self._warm = False

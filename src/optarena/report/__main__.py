@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     terminal(report.headline, "Best setting per optimizer (chosen on validation)")
     print(f"runs: {report.status}")
+    for _, why in report.unreadable:  # why names the file
+        print(f"left out: {why}")
     if not report.claims.empty:
         terminal(
             report.claims.drop(columns=["statistic", "because", "a: value [interval], n",

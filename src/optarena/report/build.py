@@ -87,6 +87,7 @@ class Report:
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
     written: list[Path] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)  # (run folder, why)
 
 
 def default_out(paths: list[Path]) -> Path:
@@ -103,7 +104,8 @@ def slug(task: str) -> str:
 def build_report(paths: list[Path], target: float | None = None, out: Path | None = None) -> Report:
     """Read every run under `paths`, write the report into `out`, return the headline table."""
     paths = [Path(p) for p in paths]
-    runs, knobs = collect_runs(paths)
+    unreadable: list[tuple[Path, str]] = []
+    runs, knobs = collect_runs(paths, unreadable)
     runs = stats.resolve_targets(runs, target)
     out_dir = Path(out) if out is not None else default_out(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +119,9 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     targets = stats.task_targets(runs)
     headline = tables.headline(summary, edges)
     counts = runs["status"].value_counts()
-    report = Report(out_dir, headline, ", ".join(f"{n} {status}" for status, n in counts.items()))
+    status = [f"{n} {status}" for status, n in counts.items()]
+    status += [f"{len(unreadable)} unreadable"] if unreadable else []
+    report = Report(out_dir, headline, ", ".join(status), unreadable=unreadable)
 
     blocks: list[Block] = [
         Heading("optarena comparison report", 1),
@@ -139,6 +143,11 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     not_done = tables.unfinished(runs)
     if len(not_done):
         blocks += [Text("Runs that did not complete (shown, not dropped):"), Table(not_done)]
+    if unreadable:
+        blocks += [
+            Text(f"Unreadable run folders, left out of every table ({len(unreadable)}):"),
+            Table(pd.DataFrame([{"run_dir": str(d), "why": why} for d, why in unreadable])),
+        ]
 
     blocks += [
         Heading("2. Time to target"),

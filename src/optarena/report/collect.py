@@ -181,11 +181,16 @@ def load_curves(run_dir: str | Path) -> pd.DataFrame | None:
     return curve
 
 
-def collect_runs(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
+def collect_runs(
+    paths: list[Path], unreadable: list[tuple[Path, str]] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
     """All runs under `paths` as a DataFrame, plus the swept knob columns it added.
 
     A knob is an override key (other than data/model/optimizer/seed/lr) taking more than one
     value among the runs; a run's `setting` is its lr plus those knobs' values.
+    `unreadable`: given a list, a run whose files cannot be read (a corrupt metrics.json) is
+    left out and added there as (folder, why); without one it is an error. Either way it is an
+    error when no run is readable.
     """
     run_dirs = find_run_dirs(paths)
     if not run_dirs:
@@ -194,20 +199,49 @@ def collect_runs(paths: list[Path]) -> tuple[pd.DataFrame, list[str]]:
             f"no runs found under {shown}: expected run folders holding metrics.json or "
             ".hydra/config.yaml (e.g. multirun/DATE/TIME from `python train.py -m ...`)"
         )
-    rows, overrides = zip(*(load_run(d) for d in run_dirs), strict=True)
+    loaded, skipped = [], []
+    for run_dir in run_dirs:
+        try:
+            loaded.append(load_run(run_dir))
+        except OptArenaError as err:
+            if unreadable is None:
+                raise
+            skipped.append((run_dir, str(err)))
+    if not loaded:
+        raise OptArenaError(f"no readable run: {skipped[0][1]}" + (
+            f" (and {len(skipped) - 1} more unreadable)" if len(skipped) > 1 else ""))
+    if unreadable is not None:
+        unreadable += skipped
+    rows, overrides = zip(*loaded, strict=True)
     runs = pd.DataFrame(list(rows))
     runs["override_map"] = list(overrides)
     keys = sorted({k for o in overrides for k in o} - NON_KNOBS)
     knobs = [k for k in keys if len({o.get(k) for o in overrides}) > 1]
+    # A run that did not override a knob ran at its configured value: show that value.
+    values = [
+        {k: o[k] if k in o else _config_value(row["config"], k) for k in knobs}
+        for row, o in zip(rows, overrides, strict=True)
+    ]
     for knob in knobs:
-        runs[knob] = [o.get(knob, "") for o in overrides]
+        runs[knob] = [v[knob] for v in values]
     runs["setting"] = [
-        _setting_label(lr, {k: o.get(k, "") for k in knobs})
-        for lr, o in zip(runs["lr"], overrides, strict=True)
+        _setting_label(lr, v) for lr, v in zip(runs["lr"], values, strict=True)
     ]
     return runs, knobs
 
 
+def _config_value(config: dict, key: str) -> str:
+    """`a.b` of a run's config as its override would read; '' when the config has no such key."""
+    node: Any = config
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return ""
+        node = node[part]
+    if isinstance(node, bool):
+        return str(node).lower()
+    return "null" if node is None else str(node)
+
+
 def _setting_label(lr: float, knobs: dict[str, str]) -> str:
-    parts = [f"lr={lr:g}"] + [f"{k}={v}" for k, v in knobs.items()]
+    parts = [f"lr={lr:g}"] + [f"{k}={v}" for k, v in knobs.items() if v != ""]
     return ", ".join(parts)

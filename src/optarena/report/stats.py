@@ -14,6 +14,8 @@ from optarena.report.collect import load_curves
 
 FINISHED = ("completed", "diverged")  # runs with a result; failed and running ones have none
 CONFIDENCE = 0.95
+TIME_COLUMNS = ("steps_to_target_median", "steps_ci_low", "steps_ci_high",
+                "seconds_to_target_median", "seconds_ci_low", "seconds_ci_high", "ttt_ci_coverage")
 
 
 def resolve_targets(
@@ -208,6 +210,8 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                     "running": int((group["status"] == "running").sum()),
                     "finished": 0,
                     "reached": 0,
+                    # No time to target either: the columns exist even when no run finished.
+                    **dict.fromkeys(TIME_COLUMNS, math.nan),
                     "runs_total": len(group),
                     "not_finished_total": len(group),
                 }

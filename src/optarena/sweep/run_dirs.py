@@ -41,3 +41,20 @@ def unique_dir(path: str) -> str:
     _claimed[path] = candidate
     os.environ[_env_key(path)] = candidate
     return candidate
+
+
+def claimed_here(path: Path) -> bool:
+    """Whether this process created `path` as a new run or sweep folder."""
+    return os.path.exists(path) and any(os.path.samefile(path, p) for p in _claimed.values()
+                                        if os.path.exists(p))
+
+
+def unclaim_empty() -> None:
+    """Remove the folders this process claimed that are still empty (and their parent, the
+    date folder, when that is empty too): a command that stopped at a bad option leaves none."""
+    for path in _claimed.values():
+        for folder in (Path(path), Path(path).parent):
+            try:
+                folder.rmdir()  # only succeeds on an empty folder
+            except OSError:
+                break

@@ -14,9 +14,17 @@ from omegaconf import DictConfig
 from optarena.record import Headline, best_value, find_run_dirs, last_line, read_record
 from optarena.record import defining_overrides as identity
 
-STATUSES = ("completed", "diverged", "failed", "running")
-ORDER = {"failed": 0, "running": 1, "unknown": 1, "diverged": 2, "completed": 3}
+NOT_STARTED = "not started"
+STATUSES = ("completed", "diverged", "failed", "running", NOT_STARTED)
+ORDER = {"failed": 0, "running": 1, "unknown": 1, NOT_STARTED: 1, "diverged": 2, "completed": 3}
 MAX_ROWS = 24  # keeps the summary on one screen; failed and diverged runs are listed first
+# Jobs a launcher never started (the sweep was stopped first): folder -> the job's overrides.
+_not_started: dict[Path, list[str]] = {}
+
+
+def mark_not_started(job_dir: Path, overrides: list[str]) -> None:
+    """A launcher tells the summary of a job it never started (it has no folder to show)."""
+    _not_started[Path(job_dir)] = list(overrides)
 
 
 def _run_dirs(sweep_dir: Path) -> list[Path]:
@@ -34,11 +42,18 @@ def _one_line(text: str | None) -> str:
     return line if len(line) <= 90 else line[:87] + "..."
 
 
+def _logs(run_dirs: list[Path]) -> list[str]:
+    """The log files the runs have: job.log (parallel launcher), <job name>.log (Hydra's)."""
+    names = {p.name for run in run_dirs for p in run.glob("*.log")}
+    return sorted(names, key=lambda n: (n != "job.log", n))[:2]
+
+
 def summarize(sweep_dir: Path) -> tuple[str, Counter]:
     """The summary text of the runs under `sweep_dir`, and the count of each status."""
     sweep_dir = Path(sweep_dir)
     rows = []
-    for run in _run_dirs(sweep_dir):
+    run_dirs = _run_dirs(sweep_dir)
+    for run in run_dirs:
         summary = read_record(run) or {}
         status = summary.get("status", "unknown")
         headline = Headline.of(summary)
@@ -46,6 +61,10 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
         sign = -1.0 if headline.mode == "max" else 1.0
         rows.append((ORDER.get(status, 1), sign * (best or 0.0), status,
                      str(run.relative_to(sweep_dir)), headline, summary))
+    for job_dir, overrides in _not_started.items():
+        if job_dir.is_relative_to(sweep_dir) and job_dir not in run_dirs:
+            rows.append((ORDER[NOT_STARTED], 0.0, NOT_STARTED, str(job_dir.relative_to(sweep_dir)),
+                         Headline.of(None), {"overrides": overrides}))
     rows.sort(key=lambda r: r[:2])
     counts = Counter(r[2] for r in rows)
     # Show what tells the runs apart (the swept values), not what they all share.
@@ -59,21 +78,24 @@ def summarize(sweep_dir: Path) -> tuple[str, Counter]:
     best_head, test_head = (one.best, one.test) if one else ("val best", "test")
     if rows:
         width = max(3, *(len(r[3]) for r in rows[:MAX_ROWS]))
-        lines.append(f"  {'run':<{width}}  {'status':<9} {best_head:>13} {test_head:>9}  "
+        lines.append(f"  {'run':<{width}}  {'status':<11} {best_head:>13} {test_head:>9}  "
                      "swept values / error")
     for _, _, status, name, headline, summary in rows[:MAX_ROWS]:
         metrics = summary.get("metrics") or {}
         detail = " ".join(o for o in identity(summary.get("overrides") or []) if o not in common)
-        if status in ("failed", "diverged", "unknown", "running"):
+        if status == NOT_STARTED:
+            detail = f"{detail}  <- the sweep was stopped before this job started"
+        elif status in ("failed", "diverged", "unknown", "running"):
             detail = f"{detail}  <- {_one_line(summary.get('error')) or 'no metrics.json'}"
-        lines.append(f"  {name:<{width}}  {status:<9} {_fmt(metrics.get(headline.best)):>13} "
+        lines.append(f"  {name:<{width}}  {status:<11} {_fmt(metrics.get(headline.best)):>13} "
                      f"{_fmt(metrics.get(headline.test)):>9}  {detail}")
     if len(rows) > MAX_ROWS:
         lines.append(f"  ... {len(rows) - MAX_ROWS} more (best completed shown first)")
     if rows:
-        lines.append(f"Each run: {sweep_dir}/<run>/ (metrics.json, checkpoints/, job.log). "
+        lines.append(f"Each run: {sweep_dir}/<run>/ (metrics.json, checkpoints/"
+                     f"{''.join(', ' + name for name in _logs(run_dirs))}). "
                      f"Report: python -m optarena.report {sweep_dir}")
-    if counts["failed"] or counts["unknown"] or counts["running"]:
+    if counts["failed"] or counts["unknown"] or counts["running"] or counts[NOT_STARTED]:
         lines.append("Not finished: fix the cause, then run the same command with resume=true "
                      f"hydra.sweep.dir={sweep_dir} to run only those.")
     return "\n".join(lines), counts

@@ -99,11 +99,8 @@ def _wandb_records(path: Path) -> list:
 
 def test_wandb_offline_writes_its_run_into_the_run_folder_with_the_config(
         tmp_path: Path) -> None:
-    import wandb
-
     cfg = compose_cfg(tmp_path, [*SETTINGS, "logger=[csv,wandb]"])
-    train(cfg)
-    wandb.teardown()  # wandb-core writes the run's file on its own; this waits until it is done
+    train(cfg)  # returns when the run's file is complete (wandb_runs.finish)
     run_dir = Path(cfg.paths.output_dir)
     logs = glob.glob(str(run_dir / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(logs) == 1, os.listdir(run_dir / "wandb")
@@ -118,6 +115,21 @@ def test_wandb_offline_writes_its_run_into_the_run_folder_with_the_config(
     assert (config["lr"], config["optimizer"], config["seed"]) == (0.05, "sgd", 3)
     assert runs[0].display_name == cfg.logger.wandb.name and runs[0].project == "optarena"
     assert summary["test/acc"] == pytest.approx(_record(run_dir)["metrics"]["test/acc"])
+
+
+def test_a_resumed_run_continues_the_folders_wandb_run(tmp_path: Path) -> None:
+    from lightning.pytorch.loggers import WandbLogger
+
+    from optarena.tracking import wandb_runs
+
+    earlier = tmp_path / "wandb" / "offline-run-20261202_054102-9xs5jdyn"
+    earlier.mkdir(parents=True)
+    (tmp_path / "wandb" / "latest-run").symlink_to(earlier.name)
+    logger = WandbLogger(save_dir=str(tmp_path), mode="offline")
+    assert wandb_runs.continue_run(logger) == "9xs5jdyn"
+    assert logger._wandb_init["id"] == "9xs5jdyn" and logger._wandb_init["resume"] == "allow"
+    fresh = WandbLogger(save_dir=str(tmp_path / "elsewhere"), mode="offline")
+    assert wandb_runs.continue_run(fresh) is None and fresh._wandb_init["id"] is None
 
 
 @pytest.mark.parametrize("logger", ["mlflow", "wandb"])

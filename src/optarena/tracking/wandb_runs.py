@@ -41,6 +41,11 @@ def continue_run(logger: WandbLogger) -> str | None:
 
 
 def finish(logger: WandbLogger) -> None:
-    """End the W&B run (flushes its folder; the next job of this process starts its own)."""
+    """End the W&B run and wait until wandb-core has written it: run.finish() returns before
+    the run's file is complete, and a job forked by the parallel launcher ends with os._exit,
+    which skips wandb's own atexit teardown. The next job of this process starts its own."""
+    import wandb
+
     if logger._experiment is not None:
         logger._experiment.finish()
+    wandb.teardown()

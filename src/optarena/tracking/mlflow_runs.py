@@ -12,6 +12,7 @@ from pathlib import Path
 
 from lightning.pytorch.loggers import MLFlowLogger
 
+from optarena.errors import OptArenaError
 from optarena.tracking.extras import require
 
 RUN_DIR_TAG = "optarena.run_dir"
@@ -65,7 +66,13 @@ def mlflow_logger(tracking_uri: str, experiment_name: str, run_name: str, run_di
     tags = {**kwargs.pop("tags", {}), RUN_DIR_TAG: str(Path(run_dir).resolve())}
     logger = MLFlowLogger(experiment_name=experiment_name, run_name=run_name,
                           tracking_uri=tracking_uri, tags=tags, **kwargs)
-    logger._experiment_id = _experiment_id(logger._mlflow_client, experiment_name, tracking_uri)
+    try:
+        logger._experiment_id = _experiment_id(logger._mlflow_client, experiment_name,
+                                               tracking_uri)
+    except Exception as err:  # an unreachable server, a store that is not MLflow's
+        raise OptArenaError(f"logger=mlflow: the tracking store {tracking_uri} did not answer "
+                            f"({type(err).__name__}: {str(err).splitlines()[0][:200]}); check "
+                            "logger.mlflow.tracking_uri (or MLFLOW_TRACKING_URI)") from err
     return logger
 
 

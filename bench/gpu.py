@@ -85,27 +85,35 @@ def epoch_seconds(run_dir: Path) -> float:
     return statistics.median(epochs[1:])
 
 
+def run_overrides(args: argparse.Namespace, data: Path, model: str, setting: str,
+                  out: Path) -> list[str]:
+    return [*common_overrides(args, data, model), *SETTINGS[setting], f"hydra.run.dir={out}"]
+
+
+def sweep_overrides(args: argparse.Namespace, data: Path, jobs: int, out: Path) -> list[str]:
+    """`jobs` seeds at once: on one GPU (the first visible one), or on the CPU path on the cores."""
+    first_gpu = (os.environ.get("CUDA_VISIBLE_DEVICES") or "0").split(",")[0]
+    place = ([f"hydra.launcher.jobs_per_gpu={jobs}", f"hydra.launcher.gpus=['{first_gpu}']"]
+             if args.device == "cuda" else ["hydra.launcher.gpus=[]",
+                                            f"hydra.launcher.n_jobs={jobs}"])
+    return ["-m", "hydra/launcher=parallel", *place,
+            f"seed={','.join(str(s) for s in range(jobs))}",
+            *common_overrides(args, data, args.jobs_model), f"hydra.sweep.dir={out}"]
+
+
 def one_run(args: argparse.Namespace, data: Path, work: Path, model: str, setting: str
             ) -> dict:
     out = work / f"{model}-{setting}"
-    train_py([*common_overrides(args, data, model), *SETTINGS[setting],
-              f"hydra.run.dir={out}"], work)
+    train_py(run_overrides(args, data, model, setting, out), work)
     seconds = epoch_seconds(out)
     return {"model": model, "setting": setting, "epoch_s": seconds,
             "images_s": args.train_images / seconds}
 
 
 def shared_gpu(args: argparse.Namespace, data: Path, work: Path, jobs: int) -> dict:
-    """`jobs` seeds of one run as one parallel sweep, all at once on one GPU (on the CPU path:
-    at once on the cores)."""
+    """`jobs` seeds of one run as one parallel sweep, all at once on one GPU."""
     out = work / f"jobs-{jobs}"
-    place = ([f"hydra.launcher.jobs_per_gpu={jobs}", "hydra.launcher.gpus=[0]"]
-             if args.device == "cuda" else ["hydra.launcher.gpus=[]",
-                                            f"hydra.launcher.n_jobs={jobs}"])
-    wall = train_py(["-m", "hydra/launcher=parallel", *place,
-                     f"seed={','.join(str(s) for s in range(jobs))}",
-                     *common_overrides(args, data, args.jobs_model),
-                     f"hydra.sweep.dir={out}"], work)
+    wall = train_py(sweep_overrides(args, data, jobs, out), work)
     per_job = [args.train_images / epoch_seconds(out / str(n)) for n in range(jobs)]
     return {"jobs": jobs, "model": args.jobs_model, "aggregate_images_s": sum(per_job),
             "per_job_images_s": statistics.mean(per_job), "sweep_wall_s": wall}

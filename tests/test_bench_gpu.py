@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, compose_full
 
 spec = importlib.util.spec_from_file_location("bench_gpu", ROOT / "bench" / "gpu.py")
 gpu = importlib.util.module_from_spec(spec)
@@ -60,22 +60,44 @@ def test_without_a_gpu_it_says_so_in_one_line(monkeypatch, capsys) -> None:
                    "(bench/gpu.py --device cpu --tiny checks the script on the CPU)"]
 
 
+@pytest.mark.parametrize("setting", list(gpu.SETTINGS))
+def test_the_gpu_runs_overrides_compose_to_what_they_name(tmp_path: Path, setting: str) -> None:
+    """The CPU path cannot run the GPU path's overrides: compose them as train.py would."""
+    args = gpu.parse_args([])
+    cfg = compose_full(gpu.run_overrides(args, tmp_path, "resnet18", setting, tmp_path / "r"))
+    assert cfg.trainer.accelerator == "gpu" and cfg.model._target_.endswith("resnet18")
+    assert (cfg.data.root, cfg.data.val_size, cfg.batch_size) == (str(tmp_path), 5000, 128)
+    assert cfg.trainer.precision == ("32-true" if "bf16" not in setting else "auto")
+    assert (cfg.channels_last, cfg.compile) == ("channels_last" in setting, "compile" in setting)
+
+
+def test_the_shared_gpu_sweep_overrides_put_n_jobs_on_one_gpu(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    args = gpu.parse_args([])
+    overrides = gpu.sweep_overrides(args, tmp_path, 4, tmp_path / "s")
+    assert overrides[:2] == ["-m", "hydra/launcher=parallel"] and "seed=0,1,2,3" in overrides
+    cfg = compose_full([o for o in overrides[1:] if not o.startswith("seed=")])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("ParallelLauncher")
+    assert (launcher.jobs_per_gpu, list(launcher.gpus)) == (4, ["3"])
+    assert cfg.trainer.accelerator == "gpu" and cfg.hydra.sweep.dir == str(tmp_path / "s")
+
+
 @pytest.mark.slow
 def test_the_cpu_path_runs_the_runs_and_the_shared_sweeps_end_to_end(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "gpu.py"), "--device", "cpu", "--tiny",
-         "--models", "cnn_bn3", "--settings", "fp32,channels_last", "--jobs", "1,2"],
+         "--models", "cnn_bn3", "--settings", "fp32", "--jobs", "1,2"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900,
         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert done.returncode == 0, done.stderr[-3000:]
     rows = _rows(done.stdout)
-    assert [r[:2] for r in rows] == [["cnn_bn3", "fp32"], ["cnn_bn3", "channels_last"],
-                                     ["1", "cnn_bn3"], ["2", "cnn_bn3"]]
-    for _, _, epoch_s, images_s, _ in rows[:2]:
-        assert float(epoch_s) > 0 and float(images_s) == pytest.approx(240 / float(epoch_s),
-                                                                      abs=1)
-    assert rows[0][4] == "1.00x" and rows[2][4] == "1.00x"
-    aggregate, per_job = float(rows[3][2]), float(rows[3][3])
+    assert [r[:2] for r in rows] == [["cnn_bn3", "fp32"], ["1", "cnn_bn3"], ["2", "cnn_bn3"]]
+    _, _, epoch_s, images_s, ratio = rows[0]
+    assert float(epoch_s) > 0 and float(images_s) == pytest.approx(240 / float(epoch_s), abs=1)
+    assert ratio == "1.00x" and rows[1][4] == "1.00x"
+    aggregate, per_job = float(rows[2][2]), float(rows[2][3])
     assert aggregate == pytest.approx(2 * per_job, abs=1)  # the sum over the 2 jobs
     assert re.search(r"^cnn_bn3: 2 jobs vs 1 job on one GPU: \d+\.\d\dx aggregate images/s$",
                      done.stdout, re.M)

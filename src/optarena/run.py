@@ -197,7 +197,8 @@ def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
     if resumed_at_step is None and writer:  # a fresh start: nothing of an earlier attempt stays
         removed = run_folder.clear_previous(run_dir, cfg.get("logger"), keep=ckpt_path)
         if removed:  # an earlier attempt's MLflow runs do not linger beside this one
-            removed += tracking.retire_previous(run_dir, cfg.get("logger"))
+            for retired in tracking.retire_previous(run_dir, cfg.get("logger")):
+                log.info("%s of the earlier attempt in %s: marked deleted", retired, run_dir)
         if removed and cfg.get("overwrite"):
             log.info("overwrite=true: replaced the run in %s", run_dir)
     summary = run_record(cfg, lr, resumed_at_step)

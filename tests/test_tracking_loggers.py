@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from omegaconf import open_dict
 
 from optarena import knobs
@@ -38,10 +39,17 @@ def test_mlflow_run_has_the_params_and_final_metrics_and_follows_its_folder(
     from mlflow.entities import ViewType
     from mlflow.tracking import MlflowClient
 
-    cfg = compose_cfg(tmp_path, [*SETTINGS, "logger=[csv,mlflow]"])
+    loggers = "logger=[tensorboard,csv,mlflow]"
+    cfg = compose_cfg(tmp_path, [*SETTINGS, loggers])
     assert cfg.logger.mlflow.tracking_uri == store
     train(cfg)
     run_dir, record = Path(cfg.paths.output_dir), _record(Path(cfg.paths.output_dir))
+    # Every logger got the settings: CSV its hparams.yaml, TensorBoard its hparams tab.
+    hparams = yaml.safe_load((run_dir / "csv" / "hparams.yaml").read_text())
+    assert (hparams["lr"], hparams["optimizer"], hparams["status"]) == (0.05, "sgd", "completed")
+    events = b"".join(p.read_bytes() for p in (tmp_path / "outputs" / "tensorboard").glob(
+        "*/*/events.out.tfevents.*"))
+    assert b"_hparams_/session_start_info" in events and b"hp/test_acc" in events
     mlflow.set_tracking_uri(store)
     runs = mlflow.search_runs(experiment_names=["optarena"])
     assert len(runs) == 1
@@ -58,12 +66,12 @@ def test_mlflow_run_has_the_params_and_final_metrics_and_follows_its_folder(
 
     # resume=true continues the folder's MLflow run (here: nothing left to train but the test).
     (run_dir / "metrics.json").write_text(json.dumps({**record, "status": "running"}))
-    train(compose_cfg(tmp_path, [*SETTINGS, "logger=[csv,mlflow]", "resume=true"]))
+    train(compose_cfg(tmp_path, [*SETTINGS, loggers, "resume=true"]))
     again = mlflow.search_runs(experiment_names=["optarena"])
     assert list(again["run_id"]) == [run["run_id"]]
 
     # overwrite=true: the replaced run's MLflow run is marked deleted, not left beside the new.
-    train(compose_cfg(tmp_path, [*SETTINGS, "logger=[csv,mlflow]", "overwrite=true"]))
+    train(compose_cfg(tmp_path, [*SETTINGS, loggers, "overwrite=true"]))
     live = mlflow.search_runs(experiment_names=["optarena"])
     deleted = mlflow.search_runs(experiment_names=["optarena"],
                                  run_view_type=ViewType.DELETED_ONLY)

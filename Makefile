@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,ray]'
+	$(PY) -m pip install --quiet -e '.[dev,ray,tracking]'
 	touch $(STAMP)
 
 train: install  ## train the default experiment (digits, cnn_small, adam); ARGS="optimizer=sgd lr=0.1"

@@ -1,5 +1,5 @@
 """Checks of the plain top-level knobs (conf/train.yaml): seed, lr, max_epochs, batch_size,
-target, ckpt_path, resume, overwrite, compile, channels_last.
+target, ckpt_path, resume, overwrite, compile, channels_last; and the loggers' packages.
 
 No torch here: train.py's pre-flight check (optarena.preflight) runs these before Hydra
 writes anything and before the seconds of start-up; optarena.run checks them again for runs
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from optarena.errors import OptArenaError
+from optarena.tracking import extras as tracking_extras
 
 MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 
@@ -91,3 +92,4 @@ def check(cfg: Any) -> None:
                 f"ckpt_path={cfg.ckpt_path} (or drop resume=true to start from that checkpoint "
                 "in a new run folder)")
         check_ckpt_file(cfg.ckpt_path)
+    tracking_extras.check(cfg.get("logger"))  # logger=mlflow / wandb without the extra

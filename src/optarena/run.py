@@ -32,6 +32,8 @@ from optarena.speed import SpeedSettings
 from optarena.sweep import distributed, resume
 from optarena.tasks import data_kind, task_class
 from optarena.tasks.base import OptimTask
+from optarena.tracking import lifecycle as tracking
+from optarena.tracking.final import log_final
 
 log = logging.getLogger(__name__)
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -53,7 +55,7 @@ def _build(node: DictConfig, **kwargs: Any) -> Any:
 
 
 def _instantiate_all(node: DictConfig | None) -> list:
-    return [instantiate(c) for c in (node or {}).values() if c is not None]
+    return [_build(c) for c in (node or {}).values() if c is not None]
 
 
 class RecordParamGroups(pl.Callback):
@@ -194,6 +196,9 @@ def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
         ckpt_path, resumed_at_step = resume.start_from(point, run_dir, cfg.ckpt_path)
     if resumed_at_step is None and writer:  # a fresh start: nothing of an earlier attempt stays
         removed = run_folder.clear_previous(run_dir, cfg.get("logger"), keep=ckpt_path)
+        if removed:  # an earlier attempt's MLflow runs do not linger beside this one
+            for retired in tracking.retire_previous(run_dir, cfg.get("logger")):
+                log.info("%s of the earlier attempt in %s: marked deleted", retired, run_dir)
         if removed and cfg.get("overwrite"):
             log.info("overwrite=true: replaced the run in %s", run_dir)
     summary = run_record(cfg, lr, resumed_at_step)
@@ -238,7 +243,7 @@ def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
 
 
 def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, result: dict) -> None:
-    """The TensorBoard hparams tab: this run's settings against its outcome."""
+    """Every logger gets this run's settings and its final metrics (optarena.tracking.final)."""
     params = {
         "data": result["data"], "model": result["model"], "optimizer": result["optimizer"],
         "scheduler": result["scheduler"], "lr": result["lr"], "seed": result["seed"],
@@ -247,8 +252,4 @@ def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, result: dict) -> None:
         **{f"reg/{k}": v for k, v in
            OmegaConf.to_container(cfg.regularization, resolve=True).items()},
     }
-    outcome = {f"hp/{k.replace('/', '_')}": v for k, v in result["metrics"].items()
-               if v is not None}
-    for logger in trainer.loggers:
-        if isinstance(logger, pl.loggers.TensorBoardLogger):
-            logger.log_hyperparams(params, outcome)
+    log_final(trainer.loggers, params, result["metrics"], result["steps"])

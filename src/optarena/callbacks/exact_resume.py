@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 
+from optarena.tracking.lifecycle import continue_runs
+
 STASH_SUFFIX = ".before-resume"
 
 
@@ -59,7 +61,8 @@ def _count_rows(path: Path) -> int:
 
 def prepare_loggers_for_resume(loggers: list[Logger], step: int) -> None:
     """Before a resumed fit: keep the interrupted attempt's CSV rows aside (a new CSVLogger
-    deletes metrics.csv), and have TensorBoard hide its events from `step` on."""
+    deletes metrics.csv), have TensorBoard hide its events from `step` on, and MLflow and W&B
+    continue the run folder's tracker run."""
     for logger in _csv_loggers(loggers):
         path = _metrics_file(logger)
         stash = path.with_name(path.name + STASH_SUFFIX)
@@ -69,6 +72,7 @@ def prepare_loggers_for_resume(loggers: list[Logger], step: int) -> None:
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):
             logger._kwargs["purge_step"] = step  # SummaryWriter(purge_step=...) on creation
+    continue_runs(loggers)  # MLflow and W&B: the folder's earlier tracker run
 
 
 class ExactResume(pl.Callback):

@@ -52,10 +52,10 @@ class TuneConfirmSweeper(Sweeper):
         assert self.config is not None and self.launcher is not None
         try:  # every setting checked before anything is written
             trials.check(self.trials, self.lr_decades)
-            seeds = confirm_seeds(OmegaConf.to_container(self.seeds)
-                                  if OmegaConf.is_config(self.seeds) else self.seeds,
+            grid, swept_seeds = self._grid(arguments)
+            seeds = confirm_seeds(swept_seeds or (OmegaConf.to_container(self.seeds)
+                                  if OmegaConf.is_config(self.seeds) else self.seeds),
                                   self.tune_seed)
-            grid = self._grid(arguments)
         except OptArenaError as err:
             _fail(err)
         stage1 = [staged(job, self.tune_seed, TUNE) for job in grid]
@@ -100,9 +100,11 @@ class TuneConfirmSweeper(Sweeper):
         return self.launcher.launch(stage2, initial_job_idx=len(stage1))
 
     # --- stage 1's jobs -------------------------------------------------------------------
-    def _grid(self, arguments: list[str]) -> list[list[str]]:
+    def _grid(self, arguments: list[str]) -> tuple[list[list[str]], list[int] | None]:
         """Stage 1's jobs: the grid of `params` and the command line's overrides, or with
-        trials=N each combination of the non-lr overrides times N quasi-random lrs."""
+        trials=N each combination of the non-lr overrides times N quasi-random lrs; and the
+        seeds a swept seed=... names (stage 2's: an experiment's seed list serves either
+        sweeper), None without one."""
         from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
         from optarena.errors import OptArenaError
@@ -112,17 +114,17 @@ class TuneConfirmSweeper(Sweeper):
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         from_config = parser.parse_overrides([f"{k}={v}" for k, v in self.params.items()])
         given = parser.parse_overrides(list(arguments))
+        seeds = None
         for override in [*from_config, *given]:
-            if override.get_key_element().lstrip("+~") in SET_BY_SWEEPER:
-                where = ("hydra.sweeper.params" if override in from_config
-                         else "the command line")
+            if _key(override) == "seed":  # the command line's comes last and wins
+                seeds = _seeds(override)
+            elif _key(override) in SET_BY_SWEEPER:
                 raise OptArenaError(
-                    f"hydra/sweeper=tune_confirm sets each job's seed and stage itself: drop "
-                    f"{override.input_line} from {where}; hydra.sweeper.tune_seed=S picks "
-                    "stage 1's seed, hydra.sweeper.seeds=N (or [..]) stage 2's (a plain grid "
-                    "over seeds: hydra/sweeper=basic seed=0,1,2)")
+                    f"hydra/sweeper=tune_confirm sets each job's stage itself: drop "
+                    f"{override.input_line}")
+        kept = [o for o in [*from_config, *given] if _key(o) not in SET_BY_SWEEPER]
         if self.trials is None:
-            return BasicSweeper.split_arguments([*from_config, *given], None)[0]
+            return BasicSweeper.split_arguments(kept, None)[0], seeds
         for override in given:
             if _key(override) in LR_KEYS:
                 raise OptArenaError(
@@ -132,9 +134,9 @@ class TuneConfirmSweeper(Sweeper):
         if dropped:
             log.info(f"tune_confirm: trials={self.trials} replace the experiment's "
                      f"{', '.join(o.input_line for o in dropped)}")
-        rest = [o for o in [*from_config, *given] if _key(o) not in LR_KEYS]
+        rest = [o for o in kept if _key(o) not in LR_KEYS]
         return [combo + [f"lr={lr}"] for combo in BasicSweeper.split_arguments(rest, None)[0]
-                for lr in self._trial_lrs(combo)]
+                for lr in self._trial_lrs(combo)], seeds
 
     def _trial_lrs(self, combo: list[str]) -> list[str]:
         """N lrs for one combination of the other overrides (its optimizer's own range)."""
@@ -150,6 +152,13 @@ class TuneConfirmSweeper(Sweeper):
 
 def _key(override: Override) -> str:
     return override.get_key_element().lstrip("+~")
+
+
+def _seeds(override: Override) -> list[Any]:
+    """The values of seed=1,2,3 (or seed=range(1,4)) as numbers, checked by confirm_seeds."""
+    values = (list(override.sweep_string_iterator()) if override.is_discrete_sweep()
+              else [override.get_value_element_as_str()])
+    return [int(v) if v.isdigit() else v for v in values]
 
 
 def _fail(err: Exception) -> None:

@@ -46,13 +46,15 @@ def confirm_seeds(seeds: Any, tune_seed: Any) -> list[int]:
     elif isinstance(seeds, list | tuple) and seeds and all(_whole(s) for s in seeds):
         out = [int(s) for s in seeds]
     else:
-        raise OptArenaError(f"hydra.sweeper.seeds must be a number of seeds >= 1 (e.g. 5) or a "
-                            f"list of seeds (e.g. [1,2,3]), got {seeds!r}")
+        raise OptArenaError(f"stage 2's seeds (hydra.sweeper.seeds, or the sweep's seed=...) "
+                            f"must be a number of seeds >= 1 (e.g. 5) or whole numbers >= 0 "
+                            f"(e.g. [1,2,3], seed=1,2,3), got {seeds!r}")
     if tune_seed in out:
-        raise OptArenaError(f"hydra.sweeper.seeds={out} holds the tuning seed {tune_seed}: stage "
-                            "2 confirms at fresh seeds only; drop it from the list")
-    if len(set(out)) != len(out) or max(out) > MAX_SEED:
-        raise OptArenaError(f"hydra.sweeper.seeds={out}: each seed once, each <= {MAX_SEED}")
+        raise OptArenaError(f"stage 2's seeds {out} hold the tuning seed {tune_seed}: stage 2 "
+                            "confirms at fresh seeds only; drop it (or pick another "
+                            "hydra.sweeper.tune_seed)")
+    if len(set(out)) != len(out):
+        raise OptArenaError(f"stage 2's seeds {out} name a seed twice; give each once")
     return out
 
 

@@ -70,6 +70,17 @@ def test_esc10_study_tunes_24_runs_then_confirms_4_x_5() -> None:
     assert not any(o.startswith("seed=") for job in grid for o in job)  # staged() adds it
 
 
+@pytest.mark.parametrize("experiment", ["esc10_hubert_optimizers", "segmentation_optimizers"])
+def test_tuned_studies_keep_their_plain_grid_under_the_basic_sweeper(experiment: str) -> None:
+    from tests.conftest import compose_full
+
+    tuned = compose_full([f"+experiment={experiment}"]).hydra.sweeper
+    plain = compose_full([f"+experiment={experiment}", "hydra/sweeper=basic"]).hydra.sweeper
+    assert tuned._target_.endswith("TuneConfirmSweeper")
+    assert plain._target_.endswith("BasicSweeper") and plain.params == tuned.params
+    assert "0" not in plain.params.seed.split(",")  # stage 2's seeds: never the tuning seed
+
+
 def test_trials_draw_each_optimizer_its_own_lrs_from_its_grid_span() -> None:
     experiment = ["+experiment=esc10_hubert_optimizers"]
     grid, _ = _plan(experiment, ["optimizer=sgd,adam"], trials=3)

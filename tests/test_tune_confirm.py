@@ -16,7 +16,7 @@ from hydra_plugins.optarena_sweeper.tune_confirm_sweeper import TuneConfirmSweep
 from optarena.errors import OptArenaError
 from optarena.report.build import build_report
 from optarena.sweep import trials
-from optarena.sweep.tune_confirm import Pick, confirm_seeds, keep_picks, staged
+from optarena.sweep.tune_confirm import Pick, confirm_seeds, keep_picks, pick, staged
 from tests.conftest import CONF
 from tests.report_fixtures import make_run
 from tests.sweep_helpers import QUICK, run
@@ -92,6 +92,23 @@ def test_trials_draw_each_optimizer_its_own_lrs_from_its_grid_span() -> None:
     assert not any(o.startswith("lr_index=") for job in grid for o in job)
     with pytest.raises(OptArenaError, match=r"trials=3 draws the lrs itself: drop lr=0\.1,0\.01"):
         _plan(experiment, ["lr=0.1,0.01"], trials=3)
+
+
+def test_picks_follow_the_reports_selection_over_diverged_and_failed_runs(tmp_path: Path) -> None:
+    jobs = [[f"optimizer={o}", f"lr={lr}", "seed=0", "stage=tune"]
+            for o in ("adam", "sgd") for lr in (0.1, 0.01, 0.001)]
+    make_run(tmp_path, "0", lr=0.1, status="failed", val_acc_best=None, test_acc=None,
+             extra_overrides=["stage=tune"])                    # no result: not a candidate
+    make_run(tmp_path, "1", lr=0.01, status="diverged", val_acc_best=0.7,
+             extra_overrides=["stage=tune"])                    # its best before diverging
+    make_run(tmp_path, "2", lr=0.001, val_acc_best=0.6, extra_overrides=["stage=tune"])
+    make_run(tmp_path, "3", optimizer="sgd", lr=0.1, val_acc_best=0.5,
+             extra_overrides=["stage=tune"])                    # sgd's other jobs left no record
+    picks, counts = pick(tmp_path, jobs)
+    assert [(p.optimizer, p.setting, p.value) for p in picks] == [
+        ("adam", "lr=0.01", 0.7), ("sgd", "lr=0.1", 0.5)]
+    assert picks[0].overrides == jobs[1] and picks[0].metric == "val/acc_best"
+    assert counts == {"completed": 2, "diverged": 1, "failed": 1, "no record": 2}
 
 
 def test_a_resumed_sweep_whose_pick_changed_stops_with_one_clear_line(tmp_path: Path) -> None:

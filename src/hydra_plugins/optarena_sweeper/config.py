@@ -12,7 +12,8 @@ class TuneConfirmConf:
     # Stage 1 runs every setting at this one seed; its runs choose, never report.
     tune_seed: int = 0
     # Stage 2 runs each optimizer's chosen setting at these seeds: a number N (the N seeds after
-    # tune_seed) or a list ([1,2,3]); never the tuning seed.
+    # tune_seed) or a list ([1,2,3]); never the tuning seed. Unless set on the command line, a
+    # swept seed=... (an experiment's seed list) gives them instead.
     seeds: Any = 3
     # null: stage 1 is the grid of the sweep's overrides (optimizer=sgd,adam lr=..., and
     # `params`). N: N quasi-random lrs per optimizer instead (AlgoPerf), log-uniform over the

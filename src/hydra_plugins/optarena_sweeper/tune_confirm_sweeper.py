@@ -53,9 +53,7 @@ class TuneConfirmSweeper(Sweeper):
         try:  # every setting checked before anything is written
             trials.check(self.trials, self.lr_decades)
             grid, swept_seeds = self._grid(arguments)
-            seeds = confirm_seeds(swept_seeds or (OmegaConf.to_container(self.seeds)
-                                  if OmegaConf.is_config(self.seeds) else self.seeds),
-                                  self.tune_seed)
+            seeds = confirm_seeds(self._seeds(swept_seeds), self.tune_seed)
         except OptArenaError as err:
             _fail(err)
         stage1 = [staged(job, self.tune_seed, TUNE) for job in grid]
@@ -98,6 +96,16 @@ class TuneConfirmSweeper(Sweeper):
         log.info(f"tune_confirm stage 2: {len(stage2)} run(s) ({len(picks)} setting(s) x "
                  f"{len(seeds)} seeds)")
         return self.launcher.launch(stage2, initial_job_idx=len(stage1))
+
+    def _seeds(self, swept: list | None) -> Any:
+        """Stage 2's seeds: hydra.sweeper.seeds when the command line sets it, else a swept
+        seed=... (an experiment's seed list), else hydra.sweeper.seeds' default."""
+        assert self.config is not None
+        given = any(str(o).lstrip("+").split("=", 1)[0] == "hydra.sweeper.seeds"
+                    for o in self.config.hydra.overrides.hydra)
+        if swept is not None and not given:
+            return swept
+        return OmegaConf.to_container(self.seeds) if OmegaConf.is_config(self.seeds) else self.seeds
 
     # --- stage 1's jobs -------------------------------------------------------------------
     def _grid(self, arguments: list[str]) -> tuple[list[list[str]], list[int] | None]:

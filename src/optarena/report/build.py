@@ -173,7 +173,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
         chosen = stages.on_curve(scores, best[best["task"] == task])  # stars on the curve
         fig = figures.sensitivity_figure(
             task, scores[scores["task"] == task], chosen,
-            _metric_of(best, task), edges[edges["task"] == task],
+            _metric_of(scores, task), edges[edges["task"] == task],
         )
         path = _save(fig, out_dir / f"sensitivity_{slug(task)}.png", report)
         blocks.append(Image(path, f"lr sensitivity, {task}"))

@@ -1,5 +1,5 @@
 """Checks of the plain top-level knobs (conf/train.yaml): seed, lr, max_epochs, batch_size,
-target, ckpt_path, resume, overwrite, compile, channels_last; and the loggers' packages.
+target, ckpt_path, resume, overwrite, compile, channels_last, stage; and the loggers' packages.
 
 No torch here: train.py's pre-flight check (optarena.preflight) runs these before Hydra
 writes anything and before the seconds of start-up; optarena.run checks them again for runs
@@ -16,6 +16,7 @@ from typing import Any
 from optarena.errors import OptArenaError
 from optarena.tracking import extras as tracking_extras
 
+STAGES = (None, "tune", "confirm")  # a tune-then-confirm sweep's stages; None: a plain run
 MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 
 
@@ -82,6 +83,9 @@ def check(cfg: Any) -> None:
     if cfg.get("channels_last", "auto") not in (True, False, "auto"):
         raise OptArenaError(f"channels_last must be true, false or auto, "
                             f"got {cfg.channels_last!r}")
+    if cfg.get("stage") not in STAGES:
+        raise OptArenaError(f"stage must be tune, confirm or null (hydra/sweeper=tune_confirm "
+                            f"sets it), got {cfg.stage!r}")
     if cfg.get("resume") and cfg.get("overwrite"):
         raise OptArenaError("resume=true keeps the run in its folder and overwrite=true replaces "
                             "it: give one of them")

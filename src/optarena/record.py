@@ -97,10 +97,12 @@ def defining_overrides(overrides: list[str]) -> list[str]:
     return sorted(o for o in overrides if _defines(o))
 
 
-def identity(choices: dict, lr: Any, seed: Any, overrides: list[str]) -> dict[str, Any]:
-    """What names a run in its record: group options, lr, seed and its overrides."""
+def identity(choices: dict, lr: Any, seed: Any, overrides: list[str],
+             stage: str | None = None) -> dict[str, Any]:
+    """What names a run in its record: group options, lr, seed, its overrides and the stage of a
+    tune-then-confirm sweep (tune | confirm; None for a plain run)."""
     return {**{g: choice(choices, g) for g in IDENTITY_GROUPS}, "lr": lr, "seed": seed,
-            "overrides": [o for o in overrides if _defines(o)]}
+            "stage": stage, "overrides": [o for o in overrides if _defines(o)]}
 
 
 def hparams(cfg: Any, lr: float | None) -> dict[str, Any]:

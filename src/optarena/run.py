@@ -145,7 +145,8 @@ def run_record(cfg: DictConfig, lr: float | None, resumed_at_step: int | None = 
     except OptArenaError:  # a data config that cannot be imported is recorded as it failed
         kind = "classification"
     task = task_class(kind)
-    base = record.identity(record.hydra_choices(), lr, cfg.seed, record.hydra_overrides())
+    base = record.identity(record.hydra_choices(), lr, cfg.seed, record.hydra_overrides(),
+                           cfg.get("stage"))
     return record.RunRecord(Path(cfg.paths.output_dir), base, record.hparams(cfg, lr), kind,
                             task.headline, task.metric_names, resumed_at_step)
 

@@ -117,7 +117,8 @@ class ParallelLauncher(Launcher):
         from optarena.record import identity
 
         base = identity(cfg.hydra.runtime.choices, OmegaConf.select(cfg, "lr", default=None),
-                        OmegaConf.select(cfg, "seed", default=None), list(overrides))
+                        OmegaConf.select(cfg, "seed", default=None), list(overrides),
+                        OmegaConf.select(cfg, "stage", default=None))
         resume = bool(OmegaConf.select(cfg, "resume", default=False))
         devices = OmegaConf.select(cfg, "trainer.devices", default=1)
         return Job(num=num, overrides=list(overrides), dir=job_dir, base=base, resume=resume,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from optarena.report import claims as claim_logic
-from optarena.report import figures, grid_edges, profiles, reproduction, stats, tables
+from optarena.report import figures, grid_edges, profiles, reproduction, stages, stats, tables
 from optarena.report.collect import RUN_COLUMNS, collect_runs
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
@@ -113,11 +113,14 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
         old.unlink()  # a previous report's figures, possibly of tasks no longer in the input
     (out_dir / "profile.png").unlink(missing_ok=True)
 
-    scores, best = stats.selection_scores(runs), stats.best_settings(runs)
+    # Tune-then-confirm sweeps: stage-1 runs (the tuning seed) give no test figure.
+    reported = stages.reported(runs)
+    scores = stats.selection_scores(stages.for_sensitivity(runs))
+    best = stats.best_settings(reported)
     edges = grid_edges.find(runs, knobs, best)
-    summary = grid_edges.annotate(stats.summarize(runs), edges)
+    summary = grid_edges.annotate(stats.summarize(reported), edges)
     targets = stats.task_targets(runs)
-    headline = tables.headline(summary, edges)
+    headline = stages.label_pending(tables.headline(summary, edges), runs)
     counts = runs["status"].value_counts()
     status = [f"{n} {status}" for status, n in counts.items()]
     status += [f"{len(unreadable)} unreadable"] if unreadable else []
@@ -132,6 +135,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
             + "."
         ),
         Text(PROTOCOL),
+        *([Text(text)] if (text := stages.protocol(runs)) else []),
     ]
     blocks += [
         Heading("1. Best setting per optimizer (chosen on validation), test result"),
@@ -159,24 +163,25 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
         Heading("3. Curves"),
         Text(CURVES_TEXT),
     ]
-    blocks += _curve_blocks(runs, best, targets, out_dir, report)
+    blocks += _curve_blocks(reported, best, targets, out_dir, report)
 
     blocks += [
         Heading("4. Learning-rate sensitivity"),
-        Text(SENSITIVITY_TEXT),
+        Text(SENSITIVITY_TEXT + stages.sensitivity_note(runs)),
     ]
     for task in sorted(scores["task"].unique()):
+        chosen = stages.on_curve(scores, best[best["task"] == task])  # stars on the curve
         fig = figures.sensitivity_figure(
-            task, scores[scores["task"] == task], best[best["task"] == task],
-            _metric_of(best, task), edges[edges["task"] == task],
+            task, scores[scores["task"] == task], chosen,
+            _metric_of(scores, task), edges[edges["task"] == task],
         )
         path = _save(fig, out_dir / f"sensitivity_{slug(task)}.png", report)
         blocks.append(Image(path, f"lr sensitivity, {task}"))
 
     blocks += [Heading("5. Performance profile"), *_profile_blocks(summary, out_dir, report)]
-    blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, edges, report)]
+    blocks += [Heading("6. Claims"), *_claim_blocks(reported, best, edges, report)]
     blocks += [Heading("7. Reproduction: the studies' own numbers beside ours"),
-               *_reproduction_blocks(runs, report)]
+               *_reproduction_blocks(reported, report)]
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report

@@ -14,7 +14,7 @@ from optarena.record import Headline, choice, find_run_dirs, last_line, read_rec
 
 # Override keys that define the groups or the replicate, never a "swept knob".
 GROUP_KEYS = ("data", "model", "optimizer")
-NON_KNOBS = {*GROUP_KEYS, "seed", "lr"}
+NON_KNOBS = {*GROUP_KEYS, "seed", "lr", "stage"}  # stage: tune | confirm (tune_confirm sweeps)
 # Folders inside a run (or beside runs) that never hold runs: skip them while walking.
 RUN_COLUMNS = [
     "task",
@@ -25,6 +25,7 @@ RUN_COLUMNS = [
     "optimizer",
     "lr",
     "seed",
+    "stage",
     "setting",
     "status",
     "val_score",
@@ -125,6 +126,8 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "lr": _num(metrics.get("lr")),
         "seed": metrics.get("seed"),
         "status": str(metrics.get("status") or "running"),
+        # tune | confirm in a tune-then-confirm sweep (report/stages.py); '' for a plain run.
+        "stage": str(metrics.get("stage") or overrides.get("stage") or config.get("stage") or ""),
         # Every recorded metric as a column (test/miou -> test_miou), for claims on any of them.
         **{name.replace("/", "_"): _num(v) for name, v in values.items()},
         "recorded": tuple(name.replace("/", "_") for name in values),

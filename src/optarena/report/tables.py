@@ -186,9 +186,11 @@ def _side(v: pd.Series, key: str, fmt: str) -> str:
 
 
 def status(runs: pd.DataFrame) -> pd.DataFrame:
-    """Run counts by status per task and optimizer: nothing is dropped silently."""
+    """Run counts by status per task and optimizer (and stage, in a tune-then-confirm sweep):
+    nothing is dropped silently."""
+    staged = "stage" in runs and runs["stage"].astype(bool).any()
     counts = runs.pivot_table(
-        index=["task", "optimizer"],
+        index=["task", "optimizer", "stage"] if staged else ["task", "optimizer"],
         columns="status",
         values="run_dir",
         aggfunc="count",

@@ -64,6 +64,20 @@ def test_preflight_refuses_bad_knobs_before_the_run_folder_exists(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["NOTES"]  # nothing written
 
 
+def test_a_sweep_whose_lr_reads_hydra_choices_checks_its_knobs_at_the_start(
+        tmp_path: Path) -> None:
+    """The seed studies' lr is ${...${hydra:runtime.choices.optimizer}...}: the sweep's check
+    runs before Hydra sets its config, and must still refuse a bad knob before any job."""
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = compose_full(["+experiment=segmentation_optimizers", "data=digits_seg",
+                        "channels_last=bad", f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    HydraConfig.instance().cfg = None  # as when Hydra calls on_multirun_start
+    with pytest.raises(OptArenaError, match="channels_last must be true, false or auto"):
+        preflight.check_sweep(cfg)
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_read_only_run_folder_is_one_line(tmp_path: Path, monkeypatch) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()

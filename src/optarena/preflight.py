@@ -32,10 +32,7 @@ def _fail(err: OptArenaError) -> None:
 
 def check_run(config: DictConfig) -> Path:
     """The checks of one run, before Hydra makes its folder; returns the folder."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized():  # ${hydra:...} in the run dir
-        HydraConfig.instance().set_config(config)
+    _set_hydra_config(config)  # ${hydra:...} in the run dir
     knobs.check(config)
     run_dir = Path(str(OmegaConf.select(config, "hydra.run.dir")))
     run_folder.check_usable(run_dir)
@@ -56,8 +53,18 @@ def check_run(config: DictConfig) -> Path:
     return run_dir
 
 
+def _set_hydra_config(config: DictConfig) -> None:
+    """${hydra:...} in a knob (the experiments' per-optimizer lr grids) resolves in a callback
+    that runs before Hydra sets its config."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        HydraConfig.instance().set_config(config)
+
+
 def check_sweep(config: DictConfig) -> None:
     """The checks of a sweep at its start: the knobs it shares, and its folder."""
+    _set_hydra_config(config)
     knobs.check(config)
     sweep_dir = Path(str(OmegaConf.select(config, "hydra.sweep.dir")))
     run_folder.check_usable(sweep_dir)

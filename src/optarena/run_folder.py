@@ -18,7 +18,7 @@ from optarena.record import FINISHED, RECORD, read_record
 
 # What a run writes into its folder and a fresh start replaces (.hydra/ and the logs of this
 # attempt stay; the sweep launcher's job.log keeps every attempt's output).
-OUTPUTS = (RECORD, "checkpoints", "csv")
+OUTPUTS = (RECORD, "checkpoints", "csv", "lr_find.json", "lr_find.png")
 
 
 def check_usable(run_dir: Path) -> None:

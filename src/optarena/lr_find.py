@@ -30,10 +30,11 @@ warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStor
 def check(cfg: DictConfig, run_dir: Path) -> None:
     """Every knob, and an earlier finished range test in the folder, before anything is
     written (the folder itself was checked by optarena.preflight)."""
-    from optarena import config_check, run_folder
+    from optarena import config_check, knobs, run_folder
     from optarena.finder.output import JSON
     from optarena.finder.settings import FinderSettings
 
+    knobs.check(cfg)  # the lr given is not used, but a typo in it is still one
     settings = FinderSettings.from_cfg(cfg.get("lr_find"))
     probe = cfg.copy()
     with open_dict(probe):

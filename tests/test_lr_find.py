@@ -298,3 +298,15 @@ def test_lr_find_command_sweep_and_its_errors(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines() == [
         "error: lr_find.method must be one of steepest, minimum, got 'valley'"]
     assert not (tmp_path / "bad" / "lr_find.json").exists()
+
+
+def test_the_finder_runs_on_segmentation(tmp_path: Path) -> None:
+    from optarena.lr_find import find
+
+    finder = [o for o in TINY if not o.startswith(("model", "batch_size"))]
+    cfg = compose_cfg(tmp_path, [*finder, "data=digits_seg", "model=unet_small", "batch_size=16",
+                                 "data.scenes={train:64,val:16,test:16}"])
+    result = find(cfg, tmp_path / "run")
+    assert (result["data"], result["model"]) == ("digits_seg", "unet_small")
+    assert 1e-3 <= result["suggestion"]["lr"] <= 3 and result["steps"] >= 6
+    assert all(math.isfinite(v) for v in result["loss"][:3])  # per-pixel cross-entropy

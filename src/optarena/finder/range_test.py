@@ -14,7 +14,10 @@ the module (installed on the instance, removed afterwards), not in a callback.
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +114,22 @@ class _Hooks:
         self.original["on_train_batch_end"](outputs, batch, batch_idx)
 
 
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Lightning's info lines about its temporary checkpoint and early stop: the finder prints
+    its own summary (warnings still show)."""
+    names = ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.tuner.lr_finder")
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 def run_range_test(trainer: pl.Trainer, task: pl.LightningModule,
                    datamodule: pl.LightningDataModule | None, settings: FinderSettings
                    ) -> RangeTest:
@@ -120,10 +139,11 @@ def run_range_test(trainer: pl.Trainer, task: pl.LightningModule,
     hooks = _Hooks(task)
     hooks.install()
     try:
-        finder = Tuner(trainer).lr_find(
-            task, datamodule=datamodule, min_lr=settings.min_lr, max_lr=settings.max_lr,
-            num_training=settings.steps, mode=settings.mode,
-            early_stop_threshold=settings.stop_factor, update_attr=False)
+        with _quiet():
+            finder = Tuner(trainer).lr_find(
+                task, datamodule=datamodule, min_lr=settings.min_lr, max_lr=settings.max_lr,
+                num_training=settings.steps, mode=settings.mode,
+                early_stop_threshold=settings.stop_factor, update_attr=False)
     finally:
         hooks.remove()
     lrs = [float(lr) for lr in finder.results["lr"]]

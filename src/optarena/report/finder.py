@@ -97,7 +97,9 @@ def table(tests: pd.DataFrame, best: pd.DataFrame) -> pd.DataFrame:
 def figure(task: str, tests: pd.DataFrame, best: pd.DataFrame) -> Figure:
     """The smoothed range-test curves of every optimizer on `task`, suggestions marked."""
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    palette = colors(sorted(tests["optimizer"].unique()))
+    # The same colour per optimizer as the report's other figures of this task.
+    palette = colors(sorted(set(tests["optimizer"]) | set(best.loc[best["task"] == task,
+                                                                   "optimizer"])))
     lows, starts = [], []
     for optimizer, group in tests.groupby("optimizer", sort=True):
         color = palette[optimizer]

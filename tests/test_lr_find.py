@@ -228,6 +228,8 @@ def test_report_shows_the_finder_beside_the_grid(tmp_path: Path) -> None:
     for seed, valley in enumerate((1e-3, 2e-3, 4e-3)):
         _range_test_folder(finders, f"adam_{seed}", "adam", seed, valley)
     _range_test_folder(finders, "madgrad_0", "madgrad", 0, 1e-2)
+    broken = _range_test_folder(finders, "broken", "adam", 3, 1e-3, finished=False)
+    (broken / "lr_find.json").write_text('{"status": "comp')  # killed mid-write
     report = build_report([grid, finders], out=tmp_path / "report")
 
     rows = {r["optimizer"]: r for _, r in report.finder.iterrows()}
@@ -245,6 +247,8 @@ def test_report_shows_the_finder_beside_the_grid(tmp_path: Path) -> None:
     assert len(report.headline) == 2 and "7 completed" in report.status
     md = (tmp_path / "report" / "report.md").read_text()
     assert "8. Is the LR finder stable?" in md and "lr_find_digits-cnn_small.png" in md
+    assert [d for d, _ in report.unreadable] == [broken]  # left out, with its line
+    assert f"Left out: unreadable {broken / 'lr_find.json'}" in md
     assert (tmp_path / "report" / "lr_find_digits-cnn_small.png").stat().st_size > 10_000
 
 

@@ -51,7 +51,8 @@ def find_range_tests(paths: list[Path]) -> list[Path]:
 
 
 def load(paths: list[Path], unreadable: list[tuple[Path, str]]) -> pd.DataFrame:
-    """One row per range test: task, optimizer, seed, suggestion, method, curve, path."""
+    """One row per range test: task, optimizer, seed, suggestion, method, curve, path; an
+    unreadable lr_find.json is added to `unreadable` as (folder, why)."""
     rows = []
     for path in find_range_tests(paths):
         try:
@@ -65,7 +66,7 @@ def load(paths: list[Path], unreadable: list[tuple[Path, str]]) -> pd.DataFrame:
             "suggestion": float(r["suggestion"]["lr"]),
             "method": str(r["suggestion"].get("method", "?")),
             "lrs": r.get("lrs") or [], "smoothed": r.get("smoothed") or [],
-            "index": r["suggestion"].get("index"), "path": str(path),
+            "path": str(path),
         })
     return pd.DataFrame(rows)
 
@@ -108,9 +109,10 @@ def figure(task: str, tests: pd.DataFrame, best: pd.DataFrame) -> Figure:
             y = np.asarray([np.nan if v is None else v for v in t["smoothed"]], float)
             ax.plot(lrs[: len(y)], y, color=color, lw=1.3, alpha=0.8,
                     label=f"{optimizer} ({len(group)} seeds)" if i == 0 else None)
-            at = t["index"]
-            if at is not None and 0 <= at < len(y):
-                ax.plot([t["suggestion"]], [y[at]], "o", color=color, ms=5)
+            ok = np.isfinite(y) & (lrs[: len(y)] > 0)
+            if ok.sum() >= 2:  # the dot on the curve, at the suggested lr (any method)
+                at = np.interp(np.log10(t["suggestion"]), np.log10(lrs[: len(y)][ok]), y[ok])
+                ax.plot([t["suggestion"]], [at], "o", color=color, ms=5)
             finite = y[np.isfinite(y)]
             if len(finite):
                 lows.append(finite.min())

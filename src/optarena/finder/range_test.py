@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
@@ -37,8 +37,7 @@ NEVER = 10**9  # check_val_every_n_epoch: the range test never validates
 class RangeTest:
     lrs: list[float]
     raw: list[float]
-    group_ratios: dict[str, float]
-    group_lrs: list[list[float]] = field(default_factory=list)  # each step's real group lrs
+    group_ratios: dict[str, float]  # each group's lr / the base lr, kept through the test
 
     @property
     def steps(self) -> int:
@@ -75,7 +74,6 @@ class _Hooks:
         self.ratios: list[float] = []
         self.names: list[str] = []
         self.raw: list[float] = []
-        self.group_lrs: list[list[float]] = []
         self.original = {name: getattr(task, name) for name in HOOKS}
 
     def install(self) -> None:
@@ -105,7 +103,6 @@ class _Hooks:
             groups = self.task.trainer.optimizers[0].param_groups
             for group, ratio, lr in zip(groups, self.ratios, ramp, strict=True):
                 group["lr"] = lr * ratio
-            self.group_lrs.append([float(g["lr"]) for g in groups])
         return out
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -148,5 +145,4 @@ def run_range_test(trainer: pl.Trainer, task: pl.LightningModule,
         hooks.remove()
     lrs = [float(lr) for lr in finder.results["lr"]]
     raw = hooks.raw[: len(lrs)]
-    return RangeTest(lrs, raw, dict(zip(hooks.names, hooks.ratios, strict=True)),
-                     hooks.group_lrs[: len(lrs)])
+    return RangeTest(lrs, raw, dict(zip(hooks.names, hooks.ratios, strict=True)))

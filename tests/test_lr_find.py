@@ -79,6 +79,7 @@ def _trainer(tmp_path: Path, steps: int) -> pl.Trainer:
 
 
 def test_suggestion_lands_in_the_known_good_range(tmp_path: Path) -> None:
+    pl.seed_everything(0, verbose=False)  # the model's start and the batches' order
     data, lam_max = _least_squares_data()
     settings = FinderSettings(min_lr=1e-4, max_lr=10.0, steps=80, skip_start=10, skip_end=5)
     test = run_range_test(_trainer(tmp_path, 80), LeastSquares(8), data, settings)
@@ -92,6 +93,7 @@ def test_suggestion_lands_in_the_known_good_range(tmp_path: Path) -> None:
 
 
 def test_group_ratios_survive_the_finder(tmp_path: Path) -> None:
+    pl.seed_everything(0, verbose=False)
     data, _ = _least_squares_data(n=1024)
     settings = FinderSettings(min_lr=1e-4, max_lr=1.0, steps=15, skip_start=2, skip_end=2,
                               stop_factor=None)

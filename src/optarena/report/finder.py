@@ -34,8 +34,8 @@ TEXT = (
 )
 FIGURE_TEXT = (
     "The range tests of each optimizer (one line per seed: the smoothed training loss against "
-    "the lr, log axis), the dot at each suggestion; the dotted vertical line in the optimizer's "
-    "colour marks the lr validation chose from the grid."
+    "the lr, log axis), the dot at each suggestion; the triangle near the top, in the "
+    "optimizer's colour, marks the lr validation chose from the grid."
 )
 
 
@@ -117,14 +117,15 @@ def figure(task: str, tests: pd.DataFrame, best: pd.DataFrame) -> Figure:
             if len(finite):
                 lows.append(finite.min())
                 starts.append(finite[0])
-        grid = best[(best["task"] == task) & (best["optimizer"] == optimizer)]
-        if len(grid):
-            ax.axvline(float(grid["lr"].iloc[0]), color=color, ls=":", lw=1.4)
-    if lows:  # the blow-ups would flatten the part that matters
-        low, high = min(lows), max(starts) * 1.4
-        ax.set_ylim(low - 0.05 * (high - low), high)
+    low, high = (min(lows), max(starts) * 1.4) if lows else (0.0, 1.0)
+    ax.set_ylim(low - 0.05 * (high - low), high)  # the blow-ups would flatten the rest
+    chosen = best[(best["task"] == task) & best["optimizer"].isin(palette)]
+    for i, (_, b) in enumerate(chosen.sort_values("optimizer").iterrows()):
+        # a triangle per optimizer, one below the other: equal choices stay visible
+        ax.plot([float(b["lr"])], [high - (i + 1) * 0.05 * (high - low)], "v", ms=9,
+                color=palette[b["optimizer"]], markeredgecolor="black", lw=0)
     ax.set_xscale("log")
-    ax.set(title=f"LR range tests, {task} (dot: suggestion; dotted: grid's choice)",
+    ax.set(title=f"LR range tests, {task} (dot: suggestion; triangle: grid's choice)",
            xlabel="learning rate (log scale)", ylabel="training loss (smoothed)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")

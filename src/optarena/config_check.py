@@ -16,8 +16,20 @@ from optarena.regularization import Regularization
 from optarena.tasks import check_model_fits, data_kind, task_class
 
 
+def lr_source(cfg: DictConfig) -> str:
+    """Where the run's lr comes from: `finder` (lr=find), `config` (lr=<value>) or
+    `optimizer_default` (the optimizer config's own lr)."""
+    if cfg.lr == knobs.FIND:
+        return "finder"
+    return "config" if cfg.lr is not None else "optimizer_default"
+
+
 def resolved_lr(cfg: DictConfig) -> float:
-    """The top-level `lr` wins; without it, the optimizer's own recommended default."""
+    """The top-level `lr` wins; without it, the optimizer's own recommended default.
+    lr=find has no value before the range test has run (optarena.lr_find)."""
+    if cfg.lr == knobs.FIND:
+        raise OptArenaError("lr=find: the lr is the range test's suggestion, known only after "
+                            "it ran (optarena.lr_find.lr_for_training)")
     lr = cfg.lr if cfg.lr is not None else cfg.optimizer.get("lr")
     if lr is None:
         raise OptArenaError("no learning rate: set lr=<value> (the optimizer config has none)")
@@ -46,7 +58,12 @@ def _choice(cfg: DictConfig, group: str) -> str:
 def check(cfg: DictConfig) -> None:
     """Raise OptArenaError with what to fix for values no run can use."""
     knobs.check(cfg)
-    resolved_lr(cfg)
+    if lr_source(cfg) == "finder":
+        from optarena.finder.settings import FinderSettings
+
+        FinderSettings.from_cfg(cfg.get("lr_find"))
+    else:
+        resolved_lr(cfg)
     kind = data_kind(cfg.data._target_)
     headline = task_class(kind).headline
     if cfg.target is not None and not 0 < float(cfg.target) <= 1:

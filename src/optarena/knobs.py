@@ -17,6 +17,7 @@ from optarena.errors import OptArenaError
 from optarena.tracking import extras as tracking_extras
 
 STAGES = (None, "tune", "confirm")  # a tune-then-confirm sweep's stages; None: a plain run
+FIND = "find"  # lr=find: train at the LR range test's suggestion (optarena.lr_find)
 MAX_SEED = 2**32 - 1  # numpy's seed range, which Lightning's seed_everything enforces
 
 
@@ -43,7 +44,8 @@ def _flag(name: str, value: Any) -> None:
 def check_lr(lr: Any, where: str = "lr") -> float:
     """A learning rate: a finite number > 0 (Hydra reads lr=1e400 as infinity)."""
     if not _is_number(lr):
-        raise OptArenaError(f"{where} must be a number, got {lr!r}")
+        also = " or find (the LR range test picks it, docs/lr_find.md)" if where == "lr" else ""
+        raise OptArenaError(f"{where} must be a number{also}, got {lr!r}")
     if not math.isfinite(lr):
         raise OptArenaError(f"{where} must be a finite number > 0, got {lr} "
                             "(a value beyond the float range, such as 1e400, reads as inf)")
@@ -72,7 +74,7 @@ def check(cfg: Any) -> None:
     _whole("seed", cfg.get("seed"), 0, MAX_SEED)
     _whole("max_epochs", cfg.get("max_epochs"), 1)
     _whole("batch_size", cfg.get("batch_size"), 1)
-    if cfg.get("lr") is not None:
+    if cfg.get("lr") is not None and cfg.lr != FIND:
         check_lr(cfg.lr)
     target = cfg.get("target")
     if target is not None and not (_is_number(target) and math.isfinite(target)):

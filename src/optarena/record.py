@@ -21,6 +21,7 @@ from typing import Any
 from optarena.errors import OptArenaError
 
 RECORD = "metrics.json"
+RANGE_TEST, RANGE_TEST_JOB = "lr_find.json", "lr_find"  # python -m optarena.lr_find's folder
 # Statuses of a run that ended on its own; anything else (running, failed) may be resumed.
 FINISHED = ("completed", "diverged")
 # Folders inside a run that hold no runs.
@@ -145,8 +146,27 @@ def hydra_overrides() -> list[str]:
 
 
 # --- reading --------------------------------------------------------------------------------
+def is_range_test(run_dir: Path) -> bool:
+    """A folder of `python -m optarena.lr_find`: no run record, and its lr_find.json or (while
+    it runs) Hydra's job name lr_find. Not a training run (train.py lr=find's folder is one)."""
+    run_dir = Path(run_dir)
+    if (run_dir / RECORD).exists():
+        return False
+    if (run_dir / RANGE_TEST).exists():
+        return True
+    try:
+        import yaml
+
+        hydra = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text()) or {}
+    except (OSError, ValueError):
+        return False
+    job = ((hydra.get("hydra") or {}).get("job") or {}) if isinstance(hydra, dict) else {}
+    return isinstance(job, dict) and job.get("name") == RANGE_TEST_JOB
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest)."""
+    """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest); a
+    range test's folder (is_range_test) is not a run."""
     found: list[Path] = []
     for root in paths:
         if not root.is_dir():
@@ -157,7 +177,8 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
             if RECORD in filenames or (here / ".hydra" / "config.yaml").is_file():
-                found.append(here)
+                if RECORD in filenames or not is_range_test(here):
+                    found.append(here)
                 dirnames.clear()
                 continue
             dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)

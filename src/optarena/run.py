@@ -139,7 +139,8 @@ def build(cfg: DictConfig, *, callbacks: list[pl.Callback] | None = None,
 
 def run_record(cfg: DictConfig, lr: float | None, resumed_at_step: int | None = None
                ) -> record.RunRecord:
-    """The record of this run (its identity, hyperparameters, task and headline metric)."""
+    """The record of this run (its identity, where its lr comes from, hyperparameters, task and
+    headline metric)."""
     try:
         kind = data_kind(cfg.data._target_)
     except OptArenaError:  # a data config that cannot be imported is recorded as it failed
@@ -147,6 +148,8 @@ def run_record(cfg: DictConfig, lr: float | None, resumed_at_step: int | None = 
     task = task_class(kind)
     base = record.identity(record.hydra_choices(), lr, cfg.seed, record.hydra_overrides(),
                            cfg.get("stage"))
+    source = config_check.lr_source(cfg)
+    base.update(lr_source=source, lr_find=record.RANGE_TEST if source == "finder" else None)
     return record.RunRecord(Path(cfg.paths.output_dir), base, record.hparams(cfg, lr), kind,
                             task.headline, task.metric_names, resumed_at_step)
 
@@ -171,13 +174,16 @@ def train(cfg: DictConfig) -> float:
             run_lock.release(run_dir)
 
 
-def _check(cfg: DictConfig, run_dir: Path, writer: bool) -> float:
-    """Every knob, and the folder's finished run, before anything is written; the lr."""
+def _check(cfg: DictConfig, run_dir: Path, writer: bool) -> float | None:
+    """Every knob, and the folder's finished run, before anything is written; the lr (None for
+    lr=find: the range test gives it)."""
     try:
         config_check.check(cfg)
         distributed.check_no_sweep_relaunch(cfg)
         if writer and not (cfg.get("resume") or cfg.get("overwrite") or resume.requeued()):
             run_folder.refuse_finished(run_dir)
+        if config_check.lr_source(cfg) == "finder":
+            return None
         return config_check.resolved_lr(cfg)
     except OptArenaError as err:
         # A sweep's job folder says why the job failed; never over an earlier record, nor in
@@ -187,7 +193,7 @@ def _check(cfg: DictConfig, run_dir: Path, writer: bool) -> float:
         raise
 
 
-def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
+def _train(cfg: DictConfig, run_dir: Path, lr: float | None, writer: bool) -> float:
     ckpt_path, resumed_at_step = cfg.ckpt_path, None
     if cfg.get("resume") or resume.requeued():
         point = resume.plan(run_dir, record.hydra_overrides())
@@ -206,6 +212,8 @@ def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
     summary.write("running")
     trainer = None
     try:
+        if lr is None:  # lr=find: the range test first, in this folder; then train at its lr
+            cfg, lr = _at_found_lr(cfg, run_dir, resumed_at_step is not None, summary)
         built = build(cfg, resumed_at_step=resumed_at_step)
         trainer, task, datamodule = built.trainer, built.task, built.datamodule
         trainer.callbacks.append(RecordParamGroups(summary))
@@ -241,6 +249,19 @@ def _train(cfg: DictConfig, run_dir: Path, lr: float, writer: bool) -> float:
                     if trainer else {})
         summary.write_failed(err, **progress)
         raise
+
+
+def _at_found_lr(cfg: DictConfig, run_dir: Path, resumed: bool, summary: record.RunRecord
+                 ) -> tuple[DictConfig, float]:
+    """lr=find: the config with the range test's suggestion as its lr; the record says so."""
+    from optarena.lr_find import lr_for_training
+
+    lr = lr_for_training(cfg, run_dir, resumed)
+    cfg = cfg.copy()
+    cfg.lr = lr
+    summary.base.update(lr=lr, hparams=record.hparams(cfg, lr))
+    summary.write("running")
+    return cfg, lr
 
 
 def _log_hparams(trainer: pl.Trainer, cfg: DictConfig, result: dict) -> None:

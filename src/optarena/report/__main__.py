@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     if not report.reproduction.empty:
         terminal(report.reproduction.drop(columns=["our setting", "source"]),
                  "Reproduction: the studies' figures beside ours (settings, sources in report.md)")
+    if not report.finder.empty:
+        terminal(report.finder, "Is the LR finder stable? Range tests beside the grid's choice")
     print(f"wrote {report.out_dir}/:")
     for path in report.written:
         print(f"  {path}")

@@ -11,7 +11,16 @@ from pathlib import Path
 import pandas as pd
 
 from optarena.report import claims as claim_logic
-from optarena.report import figures, grid_edges, profiles, reproduction, stages, stats, tables
+from optarena.report import (
+    figures,
+    finder,
+    grid_edges,
+    profiles,
+    reproduction,
+    stages,
+    stats,
+    tables,
+)
 from optarena.report.collect import RUN_COLUMNS, collect_runs
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
@@ -86,6 +95,7 @@ class Report:
     status: str = ""  # e.g. "12 completed, 1 diverged, 1 failed, 1 running"
     claims: pd.DataFrame = field(default_factory=pd.DataFrame)
     reproduction: pd.DataFrame = field(default_factory=pd.DataFrame)
+    finder: pd.DataFrame = field(default_factory=pd.DataFrame)  # LR range tests in the input
     written: list[Path] = field(default_factory=list)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)  # (run folder, why)
 
@@ -111,7 +121,8 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in [*out_dir.glob("curves_*.png"), *out_dir.glob("sensitivity_*.png")]:
         old.unlink()  # a previous report's figures, possibly of tasks no longer in the input
-    (out_dir / "profile.png").unlink(missing_ok=True)
+    for old in [out_dir / "profile.png", *out_dir.glob("lr_find_*.png")]:
+        old.unlink(missing_ok=True)
 
     # Tune-then-confirm sweeps: stage-1 runs (the tuning seed) give no test figure.
     reported = stages.reported(runs)
@@ -182,6 +193,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     blocks += [Heading("6. Claims"), *_claim_blocks(reported, best, edges, report)]
     blocks += [Heading("7. Reproduction: the studies' own numbers beside ours"),
                *_reproduction_blocks(reported, report)]
+    blocks += _finder_blocks(paths, best, report)
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report
@@ -271,6 +283,24 @@ def _reproduction_blocks(runs: pd.DataFrame, report: Report) -> list[Block]:
         return [*blocks, Text(NO_REFERENCES_TEXT)]
     report.reproduction = reproduction.table(reproduction.rows(refs, runs))
     return [*blocks, Text(REPRODUCTION_TEXT), Table(report.reproduction)]
+
+
+def _finder_blocks(paths: list[Path], best: pd.DataFrame, report: Report) -> list[Block]:
+    """Section 8, when the input holds LR range tests (optarena.report.finder)."""
+    unreadable: list[tuple[Path, str]] = []
+    tests = finder.load(paths, unreadable)
+    report.unreadable += unreadable
+    blocks: list[Block] = [Heading("8. Is the LR finder stable?"), Text(finder.TEXT)]
+    blocks += [Text(f"Left out: {why}") for _, why in unreadable]
+    if tests.empty:
+        return blocks if unreadable else []
+    report.finder = finder.table(tests, best)
+    blocks += [Table(report.finder), Text(finder.FIGURE_TEXT)]
+    for task in sorted(tests["task"].unique()):
+        fig = finder.figure(task, tests[tests["task"] == task], best)
+        path = _save(fig, report.out_dir / f"lr_find_{slug(task)}.png", report)
+        blocks.append(Image(path, f"LR range tests, {task}"))
+    return blocks
 
 
 def _write_outputs(

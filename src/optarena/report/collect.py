@@ -124,6 +124,7 @@ def load_run(run_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
         "model": str(metrics.get("model") or "?"),
         "optimizer": str(metrics.get("optimizer") or "?"),
         "lr": _num(metrics.get("lr")),
+        "lr_source": metrics.get("lr_source"),  # finder: lr=find (its lr differs per seed)
         "seed": metrics.get("seed"),
         "status": str(metrics.get("status") or "running"),
         # tune | confirm in a tune-then-confirm sweep (report/stages.py); '' for a plain run.
@@ -228,7 +229,8 @@ def collect_runs(
     for knob in knobs:
         runs[knob] = [v[knob] for v in values]
     runs["setting"] = [
-        _setting_label(lr, v) for lr, v in zip(runs["lr"], values, strict=True)
+        _setting_label(lr, v, source == "finder")
+        for lr, v, source in zip(runs["lr"], values, runs["lr_source"], strict=True)
     ]
     return runs, knobs
 
@@ -245,6 +247,8 @@ def _config_value(config: dict, key: str) -> str:
     return "null" if node is None else str(node)
 
 
-def _setting_label(lr: float, knobs: dict[str, str]) -> str:
-    parts = [f"lr={lr:g}"] + [f"{k}={v}" for k, v in knobs.items() if v != ""]
+def _setting_label(lr: float, knobs: dict[str, str], found: bool = False) -> str:
+    """`lr=0.001, knob=value`; lr=find runs (found) are one setting whatever lr each seed got."""
+    parts = [f"lr={'find' if found else format(lr, 'g')}"]
+    parts += [f"{k}={v}" for k, v in knobs.items() if v != ""]
     return ", ".join(parts)

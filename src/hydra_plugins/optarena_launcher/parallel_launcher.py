@@ -231,7 +231,7 @@ class ParallelLauncher(Launcher):
         with stops.installed():
             try:
                 if self._starter is None:  # the fork server imports while jobs are composed
-                    self._starter = Starter(self.preload)
+                    self._starter = Starter(self.preload, _warm_spec(self.config))
                 jobs, todo, slots = self._prepare(job_overrides, initial_job_idx)
             except KeyboardInterrupt as err:  # no job started yet: only the fork server runs
                 assert self._starter is not None
@@ -311,6 +311,16 @@ class ParallelLauncher(Launcher):
                 self._stop(running, sig, stops)
                 self._starter.close()
                 sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
+
+
+def _warm_spec(config: DictConfig) -> str | None:
+    """What the sweep's jobs import and load alike, for the fork server (optarena.sweep.warm)."""
+    try:
+        from optarena.sweep.warm import spec
+
+        return spec(config)
+    except Exception:  # noqa: BLE001 - a warm-up is an optimisation: the jobs do it themselves
+        return None
 
 
 def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:

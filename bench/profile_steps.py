@@ -12,14 +12,23 @@ Wall-clock figures: on a busy machine they grow with the load; compare runs take
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hydra import compose, initialize_config_dir  # noqa: E402
+from hydra.utils import instantiate  # noqa: E402
+
+from optarena.data.cifar10 import CIFAR10DataModule  # noqa: E402
 from tests.vision_fixtures import write_cifar10  # noqa: E402
 
 # The model's own work inside a step: what a plain loop pays too.
@@ -53,6 +62,42 @@ def profile(tree: Path, data: Path, out: Path, args: argparse.Namespace) -> dict
     return parse(out / "fit-prof.txt")
 
 
+def plain_loop_phases(data: Path, args: argparse.Namespace) -> dict[str, float]:
+    """The same model's work in a plain loop on the CPU, ms per step (medians, after the first
+    epoch): what the model's work inside Lightning would cost without it."""
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["data=cifar10", f"model={args.model}"])
+    dm = CIFAR10DataModule(root=str(data), batch_size=args.batch_size, val_size=1000,
+                           verify_checksums=False)
+    dm.setup()
+    torch.manual_seed(0)
+    net = instantiate(cfg.model, in_shape=dm.input_shape, num_classes=dm.num_classes)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    times: dict[str, list[float]] = {"forward + loss": [], "backward": [], "Adam step": [],
+                                     "batch fetch": []}
+    for epoch in range(2):
+        batches = iter(dm.train_dataloader())
+        while True:
+            t0 = time.perf_counter()
+            try:
+                x, y = next(batches)
+            except StopIteration:
+                break
+            t1 = time.perf_counter()
+            loss = F.cross_entropy(net(x).float(), y)
+            t2 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t3 = time.perf_counter()
+            opt.step()
+            t4 = time.perf_counter()
+            if epoch:
+                for key, a, b in (("batch fetch", t0, t1), ("forward + loss", t1, t2),
+                                  ("backward", t2, t3), ("Adam step", t3, t4)):
+                    times[key].append((b - a) * 1e3)
+    return {key: statistics.median(v) for key, v in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cnn_small")
@@ -65,6 +110,7 @@ def main() -> None:
         data = Path(tmp) / "data"
         write_cifar10(data, per_batch=(args.images + 1000) // 5, test=1000)
         rows = profile(args.tree.resolve(), data, Path(tmp) / "run", args)
+        plain = plain_loop_phases(data, args)
     steps = rows["run_training_batch"][1]
     per_step = {name: total / steps * 1e3 for name, (total, calls) in rows.items()
                 if calls >= steps}
@@ -86,6 +132,8 @@ def main() -> None:
             print(f"{ms:10.3f}  {name[:110]}")
     print(f"step {step:.3f} ms + batch fetch {fetch:.3f} ms; the model's work (forward, loss, "
           f"backward, Adam) {model:.3f} ms; the rest of the step {step - model:.3f} ms")
+    print("the same work in a plain loop, ms per step (medians): " + ", ".join(
+        f"{key} {ms:.3f}" for key, ms in plain.items()))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def test_spec_names_the_sweeps_modules_and_its_data() -> None:
             "optarena.callbacks.divergence"} <= set(wanted["modules"])
     assert wanted["data"]["_target_"] == "optarena.data.digits.DigitsDataModule"
     assert wanted["data"]["batch_size"] == 64
+    assert wanted["config"] == {"dir": str(Path(__file__).parents[1] / "conf"), "name": "train"}
 
 
 @pytest.mark.slow

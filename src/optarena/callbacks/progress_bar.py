@@ -26,7 +26,7 @@ class ThrottledRichProgressBar(RichProgressBar):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         now = time.monotonic()
-        if now < self._next_update and batch_idx + 1 < self.total_train_batches:
+        if now < self._next_update and batch_idx + 1 < trainer.num_training_batches:
             return
         self._next_update = now + self.update_interval
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

@@ -3,9 +3,10 @@ and load alike is imported and loaded there once, and each job forked from it in
 
 The fork server's only hook is importing its preload modules, so the launcher describes the
 sweep in an environment variable (`spec`), which this module reads when imported (`warm`):
-the modules of the config's `_target_`s (data, model, optimizer, scheduler, loggers,
-callbacks) and the data module's `warm(**data config)`, which reads the dataset's files into
-the process (e.g. DigitsDataModule). Each job still splits, seeds and shuffles on its own.
+the sweep's config is composed once (Hydra's plugin scan and parser caches), the modules of
+its `_target_`s (data, model, optimizer, scheduler, loggers, callbacks) are imported, and the
+data module's `warm(**data config)` reads the dataset's files into the process (e.g.
+DigitsDataModule). Each job still splits, seeds and shuffles on its own.
 A warm-up that fails is skipped: the job then imports or loads by itself, and reports errors.
 """
 
@@ -45,7 +46,21 @@ def spec(cfg: Any) -> str:
     data = None
     with contextlib.suppress(Exception):  # ${hydra:...} and the like resolve only in a job
         data = OmegaConf.to_container(cfg.data, resolve=True)
-    return json.dumps({"modules": modules, "data": data})
+    sources = OmegaConf.select(cfg, "hydra.runtime.config_sources", default=None) or []
+    main = next((str(s.path) for s in sources if s.provider == "main" and s.schema == "file"),
+                None)
+    name = OmegaConf.select(cfg, "hydra.job.config_name", default=None)
+    config = {"dir": main, "name": str(name)} if main and name else None
+    return json.dumps({"modules": modules, "data": data, "config": config})
+
+
+def _compose(config: dict) -> None:
+    """Compose the sweep's config once and forget it: Hydra's plugin scan and the override
+    and interpolation parsers' caches (ANTLR) are then warm in every forked job."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=config["dir"], version_base="1.3"):
+        compose(config["name"], return_hydra_config=True)
 
 
 def warm(text: str | None) -> None:
@@ -53,6 +68,9 @@ def warm(text: str | None) -> None:
     if not text:
         return
     wanted = json.loads(text)
+    if wanted.get("config"):
+        with contextlib.suppress(Exception):
+            _compose(wanted["config"])
     for module in wanted.get("modules", []):
         with contextlib.suppress(Exception):
             importlib.import_module(module)

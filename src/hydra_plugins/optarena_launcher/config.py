@@ -27,6 +27,9 @@ class ParallelLauncherConf:
     # job starts a new interpreter (`python train.py ...`), as on systems without fork.
     preload: list[str] = field(
         default_factory=lambda: ["torch", "lightning.pytorch", "optarena.run"])
+    # With a fork server: compose the sweep's config, import the modules it names and let the
+    # data module read its files there once, before the jobs fork (optarena.sweep.warm).
+    warm: bool = True
     # Seconds a job gets to stop cleanly (checkpoint, metrics.json) when the sweep is
     # interrupted, before it is killed.
     stop_grace_seconds: float = 30.0

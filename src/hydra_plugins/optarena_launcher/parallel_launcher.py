@@ -86,11 +86,13 @@ def _tail(path: Path, lines: int = TAIL_LINES) -> str:
 class ParallelLauncher(Launcher):
     def __init__(self, gpus: Any = None, jobs_per_gpu: int = 1, gpus_per_job: int | None = None,
                  n_jobs: int | None = None, threads_per_job: int | None = None,
-                 preload: Sequence[str] = (), stop_grace_seconds: float = 30.0) -> None:
+                 preload: Sequence[str] = (), stop_grace_seconds: float = 30.0,
+                 warm: bool = True) -> None:
         self.gpus = None if gpus is None else [str(g) for g in gpus]
         self.jobs_per_gpu, self.gpus_per_job = jobs_per_gpu, gpus_per_job
         self.n_jobs, self.threads_per_job = n_jobs, threads_per_job
         self.preload, self.stop_grace_seconds = list(preload), stop_grace_seconds
+        self.warm = warm
         self._starter: Starter | None = None
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
@@ -232,7 +234,8 @@ class ParallelLauncher(Launcher):
         with stops.installed():
             try:
                 if self._starter is None:  # the fork server imports while jobs are composed
-                    self._starter = Starter(self.preload)
+                    self._starter = Starter(self.preload,
+                                            _warm_spec(self.config) if self.warm else None)
                 jobs, todo, slots = self._prepare(job_overrides, initial_job_idx)
             except KeyboardInterrupt as err:  # no job started yet: only the fork server runs
                 assert self._starter is not None
@@ -312,6 +315,16 @@ class ParallelLauncher(Launcher):
                 self._stop(running, sig, stops)
                 self._starter.close()
                 sys.exit(128 + sig)  # the shell's convention for a process ended by a signal
+
+
+def _warm_spec(config: DictConfig) -> str | None:
+    """What the sweep's jobs import and load alike, for the fork server (optarena.sweep.warm)."""
+    try:
+        from optarena.sweep.warm import spec
+
+        return spec(config)
+    except Exception:  # noqa: BLE001 - a warm-up is an optimisation: the jobs do it themselves
+        return None
 
 
 def distinguishing(job_overrides: Sequence[Sequence[str]]) -> list[list[str]]:

@@ -26,6 +26,8 @@ from pathlib import Path
 # Quiet thread pools in the fork server: jobs set their own thread counts after the fork.
 _SERVER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}
+# Imported last by the fork server: the sweep's own modules and data (optarena.sweep.warm).
+WARM_MODULE, WARM_ENV = "optarena.sweep.warm", "OPTARENA_WARM"
 
 
 def die_with_parent() -> None:
@@ -142,15 +144,18 @@ class Forked(JobProcess):
 class Starter:
     """Starts job processes; forks them from a preloaded server where that is possible."""
 
-    def __init__(self, preload: Sequence[str]) -> None:
+    def __init__(self, preload: Sequence[str], warm: str | None = None) -> None:
+        """`warm`: what the jobs import and load alike, for the server to do once
+        (optarena.sweep.warm.spec)."""
         self.ctx = None
         self._warm = False
         # Linux only: macOS system libraries are not safe to use in a forked process.
         if preload and sys.platform == "linux":
             self.ctx = multiprocessing.get_context("forkserver")
-            self.ctx.set_forkserver_preload(list(preload))
-            saved = {k: os.environ.get(k) for k in _SERVER_ENV}
-            os.environ.update(_SERVER_ENV)
+            self.ctx.set_forkserver_preload([*preload, *([WARM_MODULE] if warm else [])])
+            server_env = {**_SERVER_ENV, **({WARM_ENV: warm} if warm else {})}
+            saved = {k: os.environ.get(k) for k in server_env}
+            os.environ.update(server_env)
             try:
                 from multiprocessing import forkserver
 

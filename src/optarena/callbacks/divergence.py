@@ -32,10 +32,12 @@ class DivergenceGuard(pl.Callback):
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         if loss is None or self.diverged:
             return
+        if loss.device.type == "cpu" and not self._pending:  # one float, no stacking
+            self._judge(trainer, trainer.global_step, float(loss))
+            return
         self._pending.append((trainer.global_step, loss.detach()))
         # The first loss is read at once: it is the reference, and it goes into checkpoints.
-        if (loss.device.type == "cpu" or self.start_loss is None
-                or len(self._pending) >= self.check_every_n_steps):
+        if self.start_loss is None or len(self._pending) >= self.check_every_n_steps:
             self._check(trainer)
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -49,18 +51,23 @@ class DivergenceGuard(pl.Callback):
         values = torch.stack([loss.float() for _, loss in self._pending]).tolist()
         self._pending = []
         for step, value in zip(steps, values, strict=True):
-            if self.start_loss is None and math.isfinite(value):
-                self.start_loss = value
-                continue
-            if not math.isfinite(value):
-                self.reason = f"training loss became {value} at step {step}"
-            elif self.start_loss is not None and value > self.factor * max(self.start_loss, 1e-8):
-                self.reason = (f"training loss {value:.4g} exceeded {self.factor:g} x its first "
-                               f"value {self.start_loss:.4g} at step {step}")
-            if self.reason:
-                self.diverged_step = step
-                trainer.should_stop = True
+            if self._judge(trainer, step, value):
                 return
+
+    def _judge(self, trainer: pl.Trainer, step: int, value: float) -> bool:
+        """Take the first finite loss as the reference; stop at a diverged one (True)."""
+        if self.start_loss is None and math.isfinite(value):
+            self.start_loss = value
+            return False
+        if not math.isfinite(value):
+            self.reason = f"training loss became {value} at step {step}"
+        elif self.start_loss is not None and value > self.factor * max(self.start_loss, 1e-8):
+            self.reason = (f"training loss {value:.4g} exceeded {self.factor:g} x its first "
+                           f"value {self.start_loss:.4g} at step {step}")
+        if self.reason:
+            self.diverged_step = step
+            trainer.should_stop = True
+        return self.reason is not None
 
     def state_dict(self) -> dict:
         return {"start_loss": self.start_loss}

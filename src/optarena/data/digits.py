@@ -1,11 +1,24 @@
 """scikit-learn's bundled handwritten digits: the offline default dataset."""
 
+from functools import cache
+
+import numpy as np
 import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from optarena.data.in_memory import InMemoryDataModule
 from optarena.data.split import split_count
+
+
+@cache
+def _images_and_labels() -> tuple[np.ndarray, np.ndarray]:
+    """The bundled files, read once per process (per sweep in the parallel launcher, whose
+    jobs fork from a server that read them: `DigitsDataModule.warm`). Read-only: runs copy."""
+    digits = load_digits()
+    for array in (digits.images, digits.target):
+        array.flags.writeable = False
+    return digits.images, digits.target
 
 
 class DigitsDataModule(InMemoryDataModule):
@@ -29,12 +42,16 @@ class DigitsDataModule(InMemoryDataModule):
         super().__init__(batch_size)
         self.val_size, self.test_size, self.split_seed = val_size, test_size, split_seed
 
+    @classmethod
+    def warm(cls, **config: object) -> None:
+        _images_and_labels()
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        digits = load_digits()
-        x = torch.tensor(digits.images, dtype=torch.float32).unsqueeze(1) / 16.0
-        y = torch.tensor(digits.target, dtype=torch.long)
+        images, labels = _images_and_labels()
+        x = torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 16.0
+        y = torch.tensor(labels, dtype=torch.long)
         n = len(y)
         n_test = split_count(self.test_size, n, "data.test_size")
         n_val = split_count(self.val_size, n, "data.val_size")

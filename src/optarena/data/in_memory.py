@@ -150,6 +150,12 @@ class InMemoryDataModule(pl.LightningDataModule):
         self._train_loader: InMemoryLoader | None = None
         self._train_state: dict | None = None
 
+    @classmethod
+    def warm(cls, **config: object) -> None:
+        """Read what every run with this data config reads alike (the dataset's files) into
+        this process, for the runs forked from it: the parallel launcher's fork server calls
+        it once per sweep (optarena.sweep.warm). Nothing by default."""
+
     def train_transform(self) -> BatchTransform | None:
         """The training augmentation applied to whole batches; none by default."""
         return None

@@ -44,13 +44,13 @@ class ExplainOptions:
             if "=" not in item:
                 raise OptArenaError(f"'{item}' is not an option: write key=value, e.g. "
                                     "explain.method=gradcam")
-            key, _ = item.split("=", 1)
+            key, value = item.split("=", 1)
             name = key.removeprefix("explain.")
             if name not in known:
                 raise OptArenaError(f"unknown option {key}; options: "
                                     f"{', '.join('explain.' + k for k in sorted(known))}")
             try:  # OmegaConf parses values the way Hydra overrides read (8, null, true)
-                parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={item.split('=', 1)[1]}"]))
+                parsed = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={value}"]))
             except OmegaConfBaseException as err:
                 raise OptArenaError(f"cannot read {item}: {err}") from None
             values[name] = parsed["v"]

@@ -18,9 +18,9 @@ from optarena.explain.single import OUT_DIR, explain_one
 from optarena.report import stats
 from optarena.report.build import slug
 from optarena.report.collect import collect_runs
+from optarena.report.explain_figures import PREFIX
 
 log = logging.getLogger(__name__)
-PREFIX = "comparison"  # the report embeds <sweep>/explain/comparison*.png
 
 
 @dataclass

@@ -13,6 +13,7 @@ import pandas as pd
 from optarena.report import claims as claim_logic
 from optarena.report import figures, grid_edges, profiles, reproduction, stats, tables
 from optarena.report.collect import RUN_COLUMNS, collect_runs
+from optarena.report.explain_figures import blocks as explain_blocks
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
 PROTOCOL = (
@@ -177,6 +178,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     blocks += [Heading("6. Claims"), *_claim_blocks(runs, best, edges, report)]
     blocks += [Heading("7. Reproduction: the studies' own numbers beside ours"),
                *_reproduction_blocks(runs, report)]
+    blocks += explain_blocks(paths, out_dir, report.written)  # explain/ comparison figures
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report

@@ -114,9 +114,10 @@ def load(run_dir: Path) -> LoadedRun:
     cfg = run_config(run_dir)
     with saved_hydra(run_dir):
         try:
-            built = build(cfg, callbacks=[], loggers=[],
-                          trainer_overrides={"enable_progress_bar": False,
-                                             "enable_model_summary": False})
+            # One process on one device whatever the run trained on (ddp, several GPUs).
+            built = build(cfg, callbacks=[], loggers=[], trainer_overrides={
+                "accelerator": "auto", "devices": 1, "strategy": "auto", "num_nodes": 1,
+                "enable_progress_bar": False, "enable_model_summary": False})
         except OmegaConfBaseException as err:
             raise OptArenaError(f"cannot rebuild {run_dir} from its .hydra/config.yaml "
                                 f"({err.__class__.__name__}: {err})") from None

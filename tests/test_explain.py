@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
@@ -17,6 +18,7 @@ from optarena.explain.attribute import BINS, attribute
 from optarena.explain.inputs import stratified, subject
 from optarena.explain.load import LoadedRun
 from optarena.explain.options import ExplainOptions
+from optarena.explain.single import explain_one
 from optarena.report.build import build_report
 from optarena.run import build, train
 from tests.conftest import FAST, ROOT, compose_cfg
@@ -172,3 +174,18 @@ def test_hubert_is_explained_over_time_on_the_waveform(tmp_path: Path, esc50_roo
     for method in ("saliency", "gradcam"):
         heat = attribute(items, ExplainOptions(method=method))
         assert heat.shape == (3, BINS) and all(h.max() > h.min() for h in heat)
+
+
+def test_a_feature_cached_hubert_run_is_explained_through_the_real_backbone(
+        tmp_path: Path, esc50_root: Path) -> None:
+    """The cache leaves the frozen backbone out of the checkpoint; explain rebuilds it from the
+    config (seeded) and attributes on the waveform through it."""
+    run_dir = _trained(tmp_path, *_audio(esc50_root, "model=hubert", "model.pretrained=null",
+                                         "model.size=tiny", "model.freeze=all", "max_epochs=1"))
+    state = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
+    assert not any(k.startswith("net.backbone.") for k in state)  # a slim checkpoint
+    row, run = explain_one(run_dir, ExplainOptions(images=3))
+    assert not run.net.features_cached
+    head = run.net.head.state_dict()
+    assert head and all(torch.equal(v.cpu(), state[f"net.head.{k}"]) for k, v in head.items())
+    assert row.heat.shape == (3, BINS) and all(h.max() > h.min() for h in row.heat)

@@ -52,15 +52,16 @@ def _draw_heat(ax: Axes, s: Subject, i: int, heat: np.ndarray) -> None:
     h = _scaled(heat[i])
     if s.kind == "image":
         shown = s.display[i]
-        if shown.ndim == 2:  # grey: the heat map, the input's strokes as an outline
+        if shown.ndim == 2:  # grey: the heat map, the input's strokes (or mask) outlined
             ax.imshow(h, cmap=HEAT, vmin=0, vmax=1, interpolation="nearest")
-            ax.contour(shown, levels=[0.5 * float(shown.max() or 1)], colors="#7fdbff",
-                       linewidths=0.6)
+            if s.masks is None:
+                ax.contour(shown, levels=[0.5 * float(shown.max() or 1)], colors="#7fdbff",
+                           linewidths=0.6)
         else:  # colour: the heat map over a faded grey copy of the image
             ax.imshow(shown.mean(-1), cmap="gray", vmin=0, vmax=1)
             ax.imshow(h, cmap=HEAT, alpha=0.6, vmin=0, vmax=1)
         if s.masks is not None:
-            ax.contour(s.masks[i, 1], levels=[0.5], colors="#3498db", linewidths=1)
+            ax.contour(s.masks[i, 1], levels=[0.5], colors="#7fdbff", linewidths=1)
     elif s.kind == "spectrogram":
         ax.imshow(h, origin="lower", aspect="auto", cmap=HEAT, vmin=0, vmax=1,
                   extent=(0, s.seconds or h.shape[-1], 0, h.shape[-2]))

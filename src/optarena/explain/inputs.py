@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from optarena.errors import OptArenaError
 from optarena.explain.load import LoadedRun
 
 BACKGROUND = "background"
@@ -61,21 +62,24 @@ def last_conv(module: nn.Module, types: tuple[type, ...] = (nn.Conv2d, nn.Conv1d
     return convs[-1] if convs else None
 
 
-def _test_split(run: LoadedRun) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """(raw inputs, raw targets, model inputs, model targets) of the test split, transformed
-    as the test loader transforms them."""
+def _test_split(run: LoadedRun) -> tuple[Tensor, Tensor]:
+    """The test split as stored (before any transform)."""
     dm = run.datamodule
     dm.prepare_data()
     dm.setup("test")
-    x, y = dm.splits["test"]
-    x_in, y_in = x, y
+    return dm.splits["test"]
+
+
+def _model_inputs(run: LoadedRun, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    """Items transformed as the test loader transforms its batches (normalisation)."""
+    dm = run.datamodule
     transform = dm.eval_transform()
     if transform is not None:
-        x_in = transform(x_in)
+        x = transform(x)
     pair = dm.pair_transform(False)
     if pair is not None:
-        x_in, y_in = pair(x_in, y_in)
-    return x, y, x_in.float(), y_in
+        x, y = pair(x, y)
+    return x.float(), y
 
 
 def _image_display(x: Tensor) -> np.ndarray:
@@ -103,12 +107,12 @@ def subject(run: LoadedRun, n: int, seg_class: int | None = None) -> Subject:
     """The run's explained items and what captum attributes for them."""
     net, device = run.net, run.built.trainer.strategy.root_device
     net.to(device).eval()
-    x, y, x_in, y_in = _test_split(run)
+    x, y = _test_split(run)
     if run.kind == "segmentation":
-        return _segmentation(run, x, y_in, x_in, n, seg_class, device)
+        return _segmentation(run, x, y, n, seg_class, device)
     idx = stratified(y.tolist(), n)
     names = _names(run)
-    inputs, targets = x_in[idx].to(device), y_in[idx].to(device)
+    inputs, targets = (t.to(device) for t in _model_inputs(run, x[idx], y[idx]))
     if hasattr(net, "logmel") and hasattr(net, "classify_logmel"):
         kind, forward = "spectrogram", net.classify_logmel
         with torch.no_grad():  # shown in dB, before the per-clip normalisation
@@ -142,18 +146,16 @@ def _explained_class(mask: Tensor, names: list[str], seg_class: int | None) -> i
     return int(counts.argmax())
 
 
-def _segmentation(run: LoadedRun, x: Tensor, y: Tensor, x_in: Tensor, n: int,
-                  seg_class: int | None, device: torch.device) -> Subject:
+def _segmentation(run: LoadedRun, x: Tensor, y: Tensor, n: int, seg_class: int | None,
+                  device: torch.device) -> Subject:
     names = _names(run)
     if seg_class is not None and seg_class >= len(names):
-        from optarena.errors import OptArenaError
-
         raise OptArenaError(f"explain.seg_class={seg_class}: the data has {len(names)} classes "
                             f"(0..{len(names) - 1})")
     classes = [_explained_class(m, names, seg_class) for m in y]
     idx = stratified(classes, n)
     net = run.net
-    inputs = x_in[idx].to(device)
+    inputs = _model_inputs(run, x[idx], y[idx])[0].to(device)
     targets = torch.tensor([classes[i] for i in idx], device=device)
 
     def forward(batch: Tensor) -> Tensor:
@@ -171,7 +173,7 @@ def _segmentation(run: LoadedRun, x: Tensor, y: Tensor, x_in: Tensor, n: int,
         t_mask, p_mask = true[k] == c, pred[k] == c
         union = int((t_mask | p_mask).sum())
         iou = int((t_mask & p_mask).sum()) / union if union else float("nan")
-        titles.append((names[c], f"IoU {iou:.2f}"))
+        titles.append((names[c], f"mask IoU {iou:.2f}"))
         correct.append(iou >= 0.5)
         masks.append(np.stack([t_mask.numpy(), p_mask.numpy()]))
     return Subject("image", forward, inputs, targets, _image_display(x[idx]), idx, titles,

@@ -189,3 +189,19 @@ def test_a_feature_cached_hubert_run_is_explained_through_the_real_backbone(
     head = run.net.head.state_dict()
     assert head and all(torch.equal(v.cpu(), state[f"net.head.{k}"]) for k, v in head.items())
     assert row.heat.shape == (3, BINS) and all(h.max() > h.min() for h in row.heat)
+
+
+@pytest.mark.slow
+def test_a_fresh_process_resolves_the_runs_hydra_interpolations(run_dir: Path) -> None:
+    """Hydra writes `paths.root_dir: ${hydra:runtime.cwd}` into config.yaml; the command has no
+    Hydra app around it, so it registers Hydra's resolvers and reads the run's hydra.yaml."""
+    code = ("from pathlib import Path; from omegaconf import OmegaConf\n"
+            "from optarena.explain.load import run_config, saved_hydra\n"
+            f"run = Path({str(run_dir)!r}); cfg = run_config(run)\n"
+            "cfg.paths.root_dir = '${hydra:runtime.cwd}'\n"
+            "with saved_hydra(run): print(cfg.paths.root_dir)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(HydraConfig.get().runtime.cwd)

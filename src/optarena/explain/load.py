@@ -78,7 +78,9 @@ def saved_hydra(run_dir: Path) -> Iterator[None]:
     """The run's own `.hydra/hydra.yaml` as the Hydra context while its config is used, so
     `${hydra:...}` interpolations and the recorded group choices read as in training."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.core.utils import setup_globals
 
+    setup_globals()  # Hydra's own resolvers (hydra:, now:), as an app run registers them
     path = run_dir / ".hydra" / "hydra.yaml"
     instance = HydraConfig.instance()
     before = instance.cfg

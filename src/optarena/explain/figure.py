@@ -65,13 +65,16 @@ def _draw_heat(ax: Axes, s: Subject, i: int, heat: np.ndarray) -> None:
     elif s.kind == "spectrogram":
         ax.imshow(h, origin="lower", aspect="auto", cmap=HEAT, vmin=0, vmax=1,
                   extent=(0, s.seconds or h.shape[-1], 0, h.shape[-2]))
-    else:
+    else:  # the attribution over time, filled, in front of the waveform (grey)
         wave = s.display[i]
         end = s.seconds or len(wave)
         top = float(np.abs(wave).max()) or 1.0
-        ax.imshow(h[None, :], aspect="auto", cmap=HEAT, vmin=0, vmax=1, alpha=0.8,
-                  extent=(0, end, -top, top))
-        ax.plot(np.linspace(0, end, len(wave)), wave, color="white", linewidth=0.3)
+        ax.plot(np.linspace(0, end, len(wave)), 0.5 + 0.45 * wave / top, color="#bbbbbb",
+                linewidth=0.3)
+        centres = (np.arange(len(h)) + 0.5) * end / len(h)
+        ax.fill_between(centres, 0, h, step="mid", color="#e67e22", alpha=0.85, zorder=3)
+        ax.set_xlim(0, end)
+        ax.set_ylim(0, 1.05)
 
 
 def figure(rows: list[Row], title: str) -> Figure:

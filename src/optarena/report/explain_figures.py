@@ -3,6 +3,7 @@ SWEEP_DIR` wrote into an input folder's explain/ (copied beside the report, embe
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -22,16 +23,19 @@ HINT = ("Runs here hold saliency maps of their own; `python -m optarena.explain 
 def blocks(paths: list[Path], out_dir: Path, written: list[Path]) -> list[Block]:
     """The section's blocks (none when no input holds explain figures); copies the figures
     into `out_dir` (a report's images sit beside report.md), appending them to `written`."""
-    for old in out_dir.glob(f"explain_{PREFIX}*.png"):
+    for old in out_dir.glob("explain_*.png"):
         old.unlink()  # an earlier report's copies
-    found = sorted({f for p in paths for f in Path(p).glob(f"explain/{PREFIX}*.png")})
+    found = sorted({(Path(p), f) for p in paths for f in Path(p).rglob(f"explain/{PREFIX}*.png")})
     if not found:
         in_runs = any(True for p in paths for _ in Path(p).rglob("explain/*.png"))
         return [Heading("8. What the models look at"), Text(HINT)] if in_runs else []
     section: list[Block] = [Heading("8. What the models look at"), Text(TEXT)]
-    for figure in found:
-        copy = out_dir / f"explain_{figure.name}"
+    for root, figure in found:
+        sweep = figure.parent.parent.relative_to(root).as_posix()  # "." for the input itself
+        prefix = "" if sweep == "." else re.sub(r"[^A-Za-z0-9_.-]+", "-", sweep) + "_"
+        copy = out_dir / f"explain_{prefix}{figure.name}"
         shutil.copyfile(figure, copy)
         written.append(copy)
-        section.append(Image(copy, f"saliency comparison ({figure.stem})"))
+        where = "" if sweep == "." else f" of {sweep}"
+        section.append(Image(copy, f"attribution comparison{where} ({figure.stem})"))
     return section

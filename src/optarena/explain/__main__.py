@@ -57,6 +57,10 @@ def _explain(folder: Path, items: list[str]) -> int:
         right = sum(row.subject.correct)
         print(f"{row.label}: {right}/{len(row.subject.correct)} shown items predicted right "
               f"({done.run.checkpoint.name})")
+        status = done.run.record.get("status", "running")
+        if status != "completed":
+            print(f"note: the run is {status}, not completed: these are the weights of its "
+                  f"{done.run.checkpoint.name}")
         print("wrote " + ", ".join(str(p) for p in done.written))
         return 0
     if not find_run_dirs([folder]):

@@ -132,10 +132,16 @@ def _built(tmp_path: Path, *overrides: str) -> LoadedRun:
     return LoadedRun(tmp_path, tmp_path / "none.ckpt", {}, built)
 
 
+@pytest.fixture(scope="module")
+def unet(tmp_path_factory) -> LoadedRun:
+    return _built(tmp_path_factory.mktemp("unet"), "model=unet_small",
+                  "data.scenes={train: 32, val: 16, test: 24}")
+
+
 @pytest.mark.parametrize("method", ["saliency", "gradcam"])
-def test_segmentation_explains_the_predicted_mask_of_one_class(tmp_path: Path,
+def test_segmentation_explains_the_predicted_mask_of_one_class(unet: LoadedRun,
                                                                method: str) -> None:
-    run = _built(tmp_path, "model=unet_small", "data.scenes={train: 32, val: 16, test: 24}")
+    run = unet
     items = subject(run, 3, seg_class=None)
     heat = attribute(items, ExplainOptions(method=method))
     assert heat.shape == (3, 24, 24) and items.masks.shape == (3, 2, 24, 24)
@@ -153,10 +159,14 @@ def _audio(root: Path, *overrides: str) -> list[str]:
     return [f"data.root={root}", "data.clip_seconds=0.5", "batch_size=8", *overrides]
 
 
+@pytest.fixture(scope="module")
+def logmel(tmp_path_factory, esc50_root: Path) -> LoadedRun:
+    return _built(tmp_path_factory.mktemp("logmel"), *_audio(esc50_root, "model=logmel_cnn"))
+
+
 @pytest.mark.parametrize("method", ["saliency", "integrated_gradients", "gradcam"])
-def test_logmel_cnn_gets_a_time_by_mel_map(tmp_path: Path, esc50_root: Path, method: str
-                                           ) -> None:
-    run = _built(tmp_path, *_audio(esc50_root, "model=logmel_cnn"))
+def test_logmel_cnn_gets_a_time_by_mel_map(logmel: LoadedRun, method: str) -> None:
+    run = logmel
     items = subject(run, 4)
     heat = attribute(items, ExplainOptions(method=method, steps=4))
     frames = 0.5 * 16000 // 160 + 1  # hop 10 ms

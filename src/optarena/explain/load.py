@@ -4,10 +4,10 @@ the weights of its best checkpoint (else last.ckpt)."""
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -16,7 +16,10 @@ from omegaconf.errors import OmegaConfBaseException
 from optarena.errors import OptArenaError
 from optarena.record import RECORD, read_record
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from optarena.data.in_memory import InMemoryDataModule
+    from optarena.run import Built
+
 CHECKPOINTS = ("best.ckpt", "last.ckpt")
 
 
@@ -25,14 +28,14 @@ class LoadedRun:
     run_dir: Path
     checkpoint: Path
     record: dict
-    built: object  # optarena.run.Built
+    built: Built
 
     @property
     def net(self) -> torch.nn.Module:
         return self.built.net
 
     @property
-    def datamodule(self):  # noqa: ANN201 - an InMemoryDataModule
+    def datamodule(self) -> InMemoryDataModule:
         return self.built.datamodule
 
     @property
@@ -42,7 +45,9 @@ class LoadedRun:
     @property
     def label(self) -> str:
         r = self.record
-        return f"{r.get('optimizer', '?')}, lr={r.get('lr', float('nan')):g}, seed={r.get('seed')}"
+        lr = r.get("lr")
+        lr_text = f"{lr:g}" if isinstance(lr, int | float) else "?"
+        return f"{r.get('optimizer', '?')}, lr={lr_text}, seed={r.get('seed')}"
 
 
 def is_run(folder: Path) -> bool:

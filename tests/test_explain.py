@@ -79,6 +79,7 @@ def test_the_sweep_comparison_has_one_row_per_optimizer_and_the_report_embeds_it
     assert main([str(sweep), "explain.images=4"]) == 0
     meta = json.loads((sweep / "explain" / "comparison.json").read_text())
     assert [r["label"].split(",")[0] for r in meta["rows"]] == ["adam", "sgd"]
+    assert [Path(r["run_dir"]) for r in meta["rows"]] == [sweep / "1" / "run", sweep / "0" / "run"]
     assert all(len(r["predicted"]) == 4 for r in meta["rows"])
     report = build_report([sweep])
     md = (report.out_dir / "report.md").read_text()

@@ -62,7 +62,7 @@ def explain_sweep(sweep_dir: Path, options: ExplainOptions) -> list[Comparison]:
                             "finish (or resume it with resume=true), then run this again")
     done: list[Comparison] = []
     for task, by_optimizer in sorted(chosen.items()):
-        rows, left_out = [], []
+        rows, dirs, left_out = [], [], []
         for optimizer, run_dirs in sorted(by_optimizer.items()):
             run_dir = _with_checkpoint(run_dirs)
             if run_dir is None:
@@ -71,6 +71,7 @@ def explain_sweep(sweep_dir: Path, options: ExplainOptions) -> list[Comparison]:
             log.info("explaining %s: %s", optimizer, run_dir)
             row, _ = explain_one(Path(run_dir), options)
             rows.append(row)
+            dirs.append(run_dir)
         if not rows:
             raise OptArenaError(f"{task}: no optimizer has a completed run with a checkpoint "
                                 "at its chosen setting")
@@ -86,8 +87,8 @@ def explain_sweep(sweep_dir: Path, options: ExplainOptions) -> list[Comparison]:
                            out / file_name(task, len(chosen) > 1, options))
         path.with_suffix(".json").write_text(json.dumps({
             "task": task, "method": options.method, "left_out": left_out,
-            "rows": [{"label": r.label, "predicted": [p for _, p in r.subject.titles],
-                      "correct": r.subject.correct} for r in rows],
+            "rows": [{"label": r.label, "run_dir": d, "predicted": [p for _, p in r.subject.titles],
+                      "correct": r.subject.correct} for r, d in zip(rows, dirs, strict=True)],
             "test_indices": rows[0].subject.indices,
         }, indent=1) + "\n")
         done.append(Comparison(task, path, rows, left_out))

@@ -73,9 +73,12 @@ class LogMelCNN(nn.Module):
         mean, std = spec.mean(dim=(1, 2), keepdim=True), spec.std(dim=(1, 2), keepdim=True)
         return ((spec - mean) / (std + 1e-5)).unsqueeze(1)
 
+    def classify_logmel(self, spec: Tensor) -> Tensor:
+        """Normalised log-mel (B, 1, n_mels, frames) -> logits (what saliency maps explain)."""
+        return self.head(self.features(spec).mean(dim=(2, 3)))
+
     def forward(self, x: Tensor) -> Tensor:
         spec = self.logmel(x)
         if self.training and self.spec_augment is not None:
             spec = self.spec_augment(spec)
-        feats = self.features(spec)
-        return self.head(feats.mean(dim=(2, 3)))
+        return self.classify_logmel(spec)

@@ -22,6 +22,7 @@ from optarena.report import (
     tables,
 )
 from optarena.report.collect import RUN_COLUMNS, collect_runs
+from optarena.report.explain_figures import blocks as explain_blocks
 from optarena.report.render import Block, Heading, Image, Table, Text, html_page, markdown
 
 PROTOCOL = (
@@ -194,6 +195,7 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     blocks += [Heading("7. Reproduction: the studies' own numbers beside ours"),
                *_reproduction_blocks(reported, report)]
     blocks += _finder_blocks(paths, best, report)
+    blocks += explain_blocks(paths, out_dir, report.written)  # explain/ comparison figures
 
     _write_outputs(report, runs, knobs, summary, blocks)
     return report

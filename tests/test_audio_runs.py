@@ -76,6 +76,32 @@ def test_feature_cache_trains_like_recomputing(tmp_path: Path, esc50_root: Path)
     assert any(k.startswith("net.head.") for k in state) and "net.layer_weights" in state
 
 
+def test_runs_with_the_same_key_share_the_features(tmp_path: Path, esc50_root: Path,
+                                                   caplog) -> None:
+    shared = tmp_path / "features"
+
+    def run(name: str, *overrides: str) -> tuple[dict, str]:
+        cfg = compose_cfg(tmp_path / name, _audio(
+            esc50_root, *TINY_HUBERT, "model.freeze=all", "max_epochs=2", "seed=3",
+            f"callbacks.feature_cache.cache_dir={shared}", *overrides))
+        caplog.clear()
+        with caplog.at_level("INFO", logger="optarena.callbacks"):
+            train(cfg)
+        return _summary(cfg)["metrics"], caplog.text
+
+    _, first = run("a", "optimizer=adam")
+    files = list(shared.glob("*.pt"))
+    assert len(files) == 1 and f"wrote {files[0]}" in first
+    written = files[0].stat().st_mtime_ns
+    read_metrics, second = run("b", "optimizer=sgd")  # another optimizer: the same features
+    assert f"read the features of 40 clips from {files[0]}" in second
+    assert "computed once" not in second
+    assert list(shared.glob("*.pt")) == files and files[0].stat().st_mtime_ns == written
+    own_metrics, third = run("c", "optimizer=sgd", "callbacks.feature_cache.cache_dir=null")
+    assert "computed once" in third and list(shared.glob("*.pt")) == files
+    assert read_metrics == own_metrics  # read or computed, the run trains the same
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "madgrad", "adan"])
 def test_study_config_gives_each_optimizer_its_own_grid(tmp_path: Path, optimizer: str) -> None:
     raw = yaml.safe_load((CONF / "experiment" / "esc10_hubert_optimizers.yaml").read_text())

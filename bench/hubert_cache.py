@@ -21,6 +21,7 @@ the other five read). The decoded clips are cached before either sweep is timed.
 
 import argparse
 import logging
+import re
 import statistics
 import subprocess
 import sys
@@ -135,12 +136,13 @@ def sweep_figure(args: argparse.Namespace) -> None:
         for shared in (False, True):
             seconds, logs = sweep(Path(tmp) / ("shared" if shared else "per_run"), root, args,
                                  shared)
-            computed = logs.count("computed once")
+            computing = [float(s) for s in re.findall(r"computed once in ([\d.]+) s", logs)]
             read = logs.count("feature cache: read the features")
             results[shared] = seconds
             name = "shared cache (data/cache/features)" if shared else "cache per run (null)"
-            print(f"  {name:36s} {seconds:7.1f} s wall; features computed {computed}x, "
-                  f"read {read}x")
+            print(f"  {name:36s} {seconds:7.1f} s wall; features computed {len(computing)}x "
+                  f"({sum(computing):.1f} s), read {read}x; the rest "
+                  f"{seconds - sum(computing):.1f} s (start-up, runs' fixed cost, training)")
         print(f"  sweep speed-up: {results[False] / results[True]:.1f}x (goal >= 4x)")
 
 

@@ -11,7 +11,7 @@ import yaml
 from optarena.errors import OptArenaError
 from optarena.report.claims import parse_claims
 from optarena.run import train
-from tests.conftest import CONF, FAST, compose_cfg
+from tests.conftest import CONF, FAST, compose_cfg, run_train
 from tests.esc50_fixture import write_esc50
 
 TINY_HUBERT = ["model=hubert", "model.pretrained=null", "model.size=tiny"]
@@ -100,6 +100,20 @@ def test_runs_with_the_same_key_share_the_features(tmp_path: Path, esc50_root: P
     own_metrics, third = run("c", "optimizer=sgd", "callbacks.feature_cache.cache_dir=null")
     assert "computed once" in third and list(shared.glob("*.pt")) == files
     assert read_metrics == own_metrics  # read or computed, the run trains the same
+
+
+@pytest.mark.slow
+def test_parallel_jobs_starting_together_compute_the_features_once(tmp_path: Path,
+                                                                   esc50_root: Path) -> None:
+    out = run_train(tmp_path, "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+                    *_audio(esc50_root, *TINY_HUBERT, "model.freeze=all", "max_epochs=1"),
+                    "optimizer=sgd,adam", "hydra.sweep.dir=sweep")
+    assert out.returncode == 0, out.stderr[-3000:]
+    logs = [p.read_text() for p in sorted((tmp_path / "sweep").glob("*/train.log"))]
+    assert len(logs) == 2
+    assert sum("computed once" in log for log in logs) == 1
+    assert sum("feature cache: read the features of 40 clips" in log for log in logs) == 1
+    assert len(list((tmp_path / "data" / "cache" / "features").glob("*.pt"))) == 1
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "madgrad", "adan"])

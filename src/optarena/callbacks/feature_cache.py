@@ -18,6 +18,7 @@ random init, that the run's config rebuilds); the model loads checkpoints non-st
 """
 
 import logging
+import time
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -87,6 +88,7 @@ class FeatureCache(pl.Callback):
     def _compute(self, trainer: pl.Trainer, net: torch.nn.Module, dm: InMemoryDataModule
                  ) -> dict[str, tuple[Tensor, Tensor]]:
         device, training = trainer.strategy.root_device, net.training
+        start = time.perf_counter()
         net.to(device).eval()
         size = self.batch_size or dm.batch_size
         out = {}
@@ -97,8 +99,8 @@ class FeatureCache(pl.Callback):
                 out[name] = (torch.cat(parts).to(x.device), y)
         net.train(training)
         shape = tuple(out["train"][0].shape[1:]) if "train" in out else "?"
-        log.info("feature cache: %d clips -> features of shape %s, computed once",
-                 sum(len(y) for _, y in out.values()), shape)
+        log.info("feature cache: %d clips -> features of shape %s, computed once in %.1f s",
+                 sum(len(y) for _, y in out.values()), shape, time.perf_counter() - start)
         return out
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule,

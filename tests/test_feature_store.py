@@ -118,3 +118,15 @@ def test_an_unwritable_cache_folder_says_how_to_fix_it(tmp_path: Path) -> None:
     with pytest.raises(OptArenaError, match=r"cannot create the feature cache folder .*"
                                             r"callbacks.feature_cache.cache_dir"):
         _store(tmp_path / "file" / "cache").get(LABELS, Counter(tmp_path / "calls.txt"))
+
+
+def test_a_failed_write_keeps_the_run_going(tmp_path: Path, caplog, monkeypatch) -> None:
+    def full_disk(*args, **kwargs) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    with caplog.at_level("WARNING", logger="optarena.callbacks.feature_store"):
+        features, how = _store(tmp_path).get(LABELS, Counter(tmp_path / "calls.txt"))
+    assert how == "computed" and torch.equal(features["val"][0], _features()["val"][0])
+    assert "could not write" in caplog.text and "No space left on device" in caplog.text
+    assert not list(tmp_path.glob("test-*")) and not list(tmp_path.glob(".*.tmp"))

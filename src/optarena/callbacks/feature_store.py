@@ -67,7 +67,11 @@ class FeatureStore:
             if found is not None:
                 return found, "read"
             features = compute()
-            self._write(features)
+            try:
+                self._write(features)
+            except (OSError, RuntimeError) as err:  # e.g. a full disk: this run still has them
+                log.warning("feature cache: could not write %s (%s); this run goes on, later "
+                            "runs compute the features again", self.path, err)
             return features, "computed"
         finally:
             lock.release()
@@ -109,8 +113,8 @@ class FeatureStore:
                 "digest": tensor_digest([features[n] for n in sorted(features)])}
         about = json.dumps({"file": self.path.name, **self.description}, indent=2) + "\n"
         # Temporary names carry the pid: parallel jobs never write the same file.
-        for target, save in ((self.path.with_suffix(".json"), lambda f: f.write_text(about)),
-                             (self.path, lambda f: torch.save(blob, f))):
+        for target, save in ((self.path, lambda f: torch.save(blob, f)),
+                             (self.path.with_suffix(".json"), lambda f: f.write_text(about))):
             tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
             try:
                 save(tmp)

@@ -111,7 +111,8 @@ class FeatureStore:
         blob = {"key": self.key, "features": features,
                 "labels": {name: y.cpu() for name, (_, y) in splits.items()},
                 "digest": tensor_digest([features[n] for n in sorted(features)])}
-        about = json.dumps({"file": self.path.name, **self.description}, indent=2) + "\n"
+        about = json.dumps({"file": self.path.name, **self.description}, indent=2,
+                           default=str) + "\n"
         # Temporary names carry the pid: parallel jobs never write the same file.
         for target, save in ((self.path, lambda f: torch.save(blob, f)),
                              (self.path.with_suffix(".json"), lambda f: f.write_text(about))):

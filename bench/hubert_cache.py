@@ -1,5 +1,7 @@
-"""Frozen HuBERT (model.freeze=all): epoch time with and without the feature cache, and the
-wall time of a sweep with the cache shared by its runs against a cache per run.
+"""Frozen HuBERT (model.freeze=all): epoch and sweep speed-ups of the feature cache.
+
+Epoch time with and without the feature cache; wall time of a sweep whose runs share the cache
+against one with a cache per run.
 
     python bench/hubert_cache.py                       # size=base, random init, 32 clips of 5 s
     python bench/hubert_cache.py --clips 400 --batch-size 20     # ESC-10's size, on a GPU
@@ -151,7 +153,8 @@ def main() -> None:
     parser.add_argument("--size", choices=["tiny", "base", "large"],
                         help="random-init HuBERT size (default: base; tiny with --sweep)")
     parser.add_argument("--clips", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="clip length (sweep: the fixture's clips are padded to it)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=3, help="epochs without the cache")
     parser.add_argument("--cached-epochs", type=int, default=20, help="epochs with the cache")

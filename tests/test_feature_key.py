@@ -22,8 +22,9 @@ def esc50_root(tmp_path_factory) -> Path:
 
 
 def _key(tmp_path: Path, root: Path, *overrides: str) -> str:
+    clips = root.parent / "decoded"  # decoded once for all the tests of the module
     cfg = compose_cfg(tmp_path, [*FAST, f"data.root={root}", "data.clip_seconds=0.5",
-                                 "batch_size=8", *FROZEN, *overrides])
+                                 f"data.cache_dir={clips}", "batch_size=8", *FROZEN, *overrides])
     built = build(cfg)
     built.datamodule.setup("fit")
     cache = built.callback(FeatureCache)

@@ -11,7 +11,7 @@ import yaml
 from optarena.errors import OptArenaError
 from optarena.report.claims import parse_claims
 from optarena.run import train
-from tests.conftest import CONF, FAST, compose_cfg
+from tests.conftest import CONF, FAST, compose_cfg, run_train
 from tests.esc50_fixture import write_esc50
 
 TINY_HUBERT = ["model=hubert", "model.pretrained=null", "model.size=tiny"]
@@ -74,6 +74,46 @@ def test_feature_cache_trains_like_recomputing(tmp_path: Path, esc50_root: Path)
     state = torch.load(cached_dir / "checkpoints" / "best.ckpt", weights_only=False)["state_dict"]
     assert not any(k.startswith("net.backbone.") for k in state)
     assert any(k.startswith("net.head.") for k in state) and "net.layer_weights" in state
+
+
+def test_runs_with_the_same_key_share_the_features(tmp_path: Path, esc50_root: Path,
+                                                   caplog) -> None:
+    shared = tmp_path / "features"
+
+    def run(name: str, *overrides: str) -> tuple[dict, str]:
+        cfg = compose_cfg(tmp_path / name, _audio(
+            esc50_root, *TINY_HUBERT, "model.freeze=all", "max_epochs=2", "seed=3",
+            f"callbacks.feature_cache.cache_dir={shared}", *overrides))
+        caplog.clear()
+        with caplog.at_level("INFO", logger="optarena.callbacks"):
+            train(cfg)
+        return _summary(cfg)["metrics"], caplog.text
+
+    _, first = run("a", "optimizer=adam")
+    files = list(shared.glob("*.pt"))
+    assert len(files) == 1 and f"wrote {files[0]}" in first
+    written = files[0].stat().st_mtime_ns
+    read_metrics, second = run("b", "optimizer=sgd")  # another optimizer: the same features
+    assert f"read the features of 40 clips from {files[0]}" in second
+    assert "computed once" not in second
+    assert list(shared.glob("*.pt")) == files and files[0].stat().st_mtime_ns == written
+    own_metrics, third = run("c", "optimizer=sgd", "callbacks.feature_cache.cache_dir=null")
+    assert "computed once" in third and list(shared.glob("*.pt")) == files
+    assert read_metrics == own_metrics  # read or computed, the run trains the same
+
+
+@pytest.mark.slow
+def test_parallel_jobs_starting_together_compute_the_features_once(tmp_path: Path,
+                                                                   esc50_root: Path) -> None:
+    out = run_train(tmp_path, "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+                    *_audio(esc50_root, *TINY_HUBERT, "model.freeze=all", "max_epochs=1"),
+                    "optimizer=sgd,adam", "hydra.sweep.dir=sweep")
+    assert out.returncode == 0, out.stderr[-3000:]
+    logs = [p.read_text() for p in sorted((tmp_path / "sweep").glob("*/train.log"))]
+    assert len(logs) == 2
+    assert sum("computed once" in log for log in logs) == 1
+    assert sum("feature cache: read the features of 40 clips" in log for log in logs) == 1
+    assert len(list((tmp_path / "data" / "cache" / "features").glob("*.pt"))) == 1
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "madgrad", "adan"])

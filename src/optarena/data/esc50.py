@@ -135,6 +135,14 @@ class ESC50DataModule(InMemoryDataModule):
         name = f"{self.subset}-{self.sample_rate}hz-{self.num_samples}-{key}.pt"
         return self.cache_dir / name
 
+    def cache_identity(self) -> dict:
+        """What decides the splits' clips: the key of features computed from them."""
+        paths = self._paths()
+        return {"dataset": "esc50", "root": str(self.root.expanduser().resolve()),
+                "subset": self.subset, "test_fold": self.test_fold, "val_fold": self.val_fold,
+                "sample_rate": self.sample_rate, "num_samples": self.num_samples,
+                "files": cache_key(paths, self.sample_rate, self.num_samples, {})}
+
     def _paths(self) -> list[Path]:
         return [self.root / "audio" / name for name in self.meta["filename"]]
 

@@ -52,6 +52,7 @@ class HubertClassifier(nn.Module):
             raise OptArenaError(f"clips of {num_samples} samples are too short for HuBERT "
                                 "(at least 400): raise data.clip_seconds")
         self.backbone: HubertModel = load_backbone(pretrained, size)
+        self.weights = pretrained or f"random init, size {size}"  # for people; hashed as well
         self.freeze, self.pooling, self.normalize = freeze, pooling, normalize
         # transformers' own switch: also stops the encoder from tracking gradients of its input.
         if freeze in ("all", "feature_encoder"):
@@ -79,6 +80,12 @@ class HubertClassifier(nn.Module):
     def can_cache_features(self) -> bool:
         """Whether frozen_features() never changes during training (the backbone is frozen)."""
         return self.freeze == "all"
+
+    def feature_spec(self) -> dict:
+        """What decides frozen_features() besides the frozen weights (the shared cache's key)."""
+        return {"model": "hubert", "weights": self.weights, "pooling": self.pooling,
+                "normalize": self.normalize,
+                "layers": self.backbone.config.num_hidden_layers + 1}
 
     def train(self, mode: bool = True) -> "HubertClassifier":
         super().train(mode)

@@ -15,7 +15,8 @@ ratio (goal >= 10x).
 
 Sweep figure (--sweep): the seed study's config (+experiment=esc10_hubert_optimizers) with a
 random-init HuBERT on an ESC-50-format fixture (tests/esc50_fixture.py: ESC-10's 400 clips at
-the default --clips-per-fold 20, padded to 5 s), 6 runs (2 optimizers x 3 lrs, one seed) through
+the default --clips-per-fold 20, padded to 5 s), 6 runs (2 optimizers x 3 lrs, one seed: a plain
+grid, hydra/sweeper=basic) through
 `python train.py -m`, twice: with `callbacks.feature_cache.cache_dir=null` (today's cache, one
 per run: every run computes the features) and with the shared cache (the first run computes,
 the other five read). The decoded clips are cached before either sweep is timed.
@@ -109,7 +110,8 @@ def sweep(folder: Path, root: Path, args: argparse.Namespace, shared: bool) -> t
     cmd = [sys.executable, str(ROOT / "train.py"), "-m", "+experiment=esc10_hubert_optimizers",
            "model.pretrained=null", f"model.size={args.size}", f"data.root={root}",
            f"data.clip_seconds={args.seconds}", f"max_epochs={args.sweep_epochs}",
-           "optimizer=sgd,adam", "lr_index=0,1,2", "seed=0", f"hydra/launcher={args.launcher}",
+           "hydra/sweeper=basic", "optimizer=sgd,adam", "lr_index=0,1,2", "seed=0",
+           f"hydra/launcher={args.launcher}",
            "logger=csv", "callbacks.progress_bar=null", "+trainer.enable_progress_bar=false",
            f"hydra.sweep.dir={folder}"]
     if not shared:

@@ -156,3 +156,19 @@ def test_tensorboard_run_name_is_one_folder_even_with_slashes(tmp_path: Path) ->
     name = run_name()
     assert "/" not in name
     assert "cifar10_backbones=vgg16" in name and "data.root=\u2215data\u2215cifar" in name
+
+
+def test_a_run_name_of_many_overrides_still_fits_in_one_folder_name(tmp_path: Path) -> None:
+    from optarena.resolvers import MAX_NAME_BYTES, run_name
+
+    long = ["data=cifar10", f"data.root=/{'d' * 120}", "data.verify_checksums=false",
+            "data.val_size=1000", "callbacks.progress_bar=null",
+            "+trainer.enable_progress_bar=false"]
+    names = set()
+    for lr in ("0.001", "0.0001"):
+        compose_cfg(tmp_path, [*long, f"lr={lr}"])
+        name = run_name()
+        assert len(name.encode()) <= MAX_NAME_BYTES and "/" not in name
+        (tmp_path / "tb" / name).mkdir(parents=True)  # a real folder of that name
+        names.add(name)
+    assert len(names) == 2  # cut names stay distinct (the hash of the whole name)

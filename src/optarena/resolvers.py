@@ -1,5 +1,6 @@
 """OmegaConf resolvers used by the config tree (registered once, before Hydra composes)."""
 
+import hashlib
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -7,6 +8,18 @@ from omegaconf import OmegaConf
 # A '/' in a run name (a path value, a nested group `+experiment/cifar10_backbones=vgg16`)
 # would make TensorBoard folders within folders: it is written as the look-alike U+2215.
 NAME_SLASH = "\u2215"
+# A folder name holds at most 255 bytes (ext4, APFS); a sweep with many overrides passes that
+# ("File name too long"). Longer names keep their start and end with a hash of the whole name.
+MAX_NAME_BYTES = 200
+
+
+def fit_name(name: str) -> str:
+    """`name`, or its first bytes + '~' + 10 hex digits of its sha1, within MAX_NAME_BYTES."""
+    raw = name.encode()
+    if len(raw) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.sha1(raw).hexdigest()[:10]
+    return raw[: MAX_NAME_BYTES - len(digest) - 1].decode(errors="ignore") + "~" + digest
 
 
 def run_name() -> str:
@@ -15,7 +28,7 @@ def run_name() -> str:
 
     if not HydraConfig.initialized():
         return "default"
-    return (HydraConfig.get().job.override_dirname or "default").replace("/", NAME_SLASH)
+    return fit_name((HydraConfig.get().job.override_dirname or "default").replace("/", NAME_SLASH))
 
 
 def run_id(output_dir: str) -> str:

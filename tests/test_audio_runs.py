@@ -117,6 +117,7 @@ def test_missing_weights_are_not_called_a_data_mismatch(tmp_path: Path, esc50_ro
     assert _summary(cfg)["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_logmel_cnn_recipe_trains_the_fixture(tmp_path: Path, esc50_root: Path) -> None:
     """`model=logmel_cnn` alone takes conf/data_model/esc10_logmel_cnn.yaml (batch 16, 40 epochs);
     on the fixture's 0.5 s clips (time masks shortened to fit) that run learns the 4 classes."""

@@ -88,7 +88,7 @@ def run(recipe: Recipe, extra: list[str], folder: Path) -> dict:
     return {**json.loads(record_file.read_text()), "command": seconds}
 
 
-def row(recipe: Recipe, extra: list[str], record: dict) -> tuple[str, bool]:
+def row(recipe: Recipe, record: dict, shown_extra: str) -> tuple[str, bool]:
     value = (record.get("metrics") or {}).get(recipe.metric)
     ok = (record["status"] == "completed" and record.get("data") == recipe.data
           and value is not None and value >= recipe.bar)
@@ -98,7 +98,7 @@ def row(recipe: Recipe, extra: list[str], record: dict) -> tuple[str, bool]:
     cells = [recipe.data, recipe.model, record.get("optimizer", "?"), recipe.metric, shown,
              f">= {recipe.bar}", "yes" if ok else "**NO**", str(record.get("epochs", "")),
              str(record.get("steps", "")), f"{record.get('wall_seconds', 0):.0f}",
-             f"{record['command']:.0f}", " ".join(extra) or "-"]
+             f"{record['command']:.0f}", shown_extra or "-"]
     return "| " + " | ".join(cells) + " |", ok
 
 
@@ -118,11 +118,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         base = args.keep or Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
-        esc50_root = args.esc50_root
+        esc50_root, fixture = args.esc50_root, False
         if esc50_root is None and any(r.data.startswith("esc") for r in RECIPES
                                       if r.model in chosen):
-            esc50_root = write_esc50(base / "ESC-50-fixture", classes=ESC10, clips_per_fold=2,
-                                     seconds=5.0, noise=0.3)
+            esc50_root, fixture = base / "ESC-50-fixture", True
+            if not (esc50_root / "meta" / "esc50.csv").is_file():  # --keep: written before
+                write_esc50(esc50_root, classes=ESC10, clips_per_fold=2, seconds=5.0, noise=0.3)
         print("| data | model | optimizer | metric | test | bar | passes | epochs | steps "
               "| run s | command s | machine overrides |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -132,10 +133,16 @@ def main() -> int:
                 continue
             extra = machine_overrides(recipe, args, esc50_root)
             record = run(recipe, extra, base / recipe.model)
-            line, ok = row(recipe, extra, record)
+            shown = " ".join(extra)
+            if fixture:
+                shown = shown.replace(str(esc50_root), "<ESC-10 fixture>")
+            line, ok = row(recipe, record, shown)
             print(line, flush=True)
             if not ok:
-                failed.append(f"{recipe.model}: {record.get('error') or 'below its bar'}")
+                why = record.get("error") or (
+                    f"ran on {record.get('data')}" if record.get("data") != recipe.data
+                    else f"{recipe.metric} below {recipe.bar}")
+                failed.append(f"{recipe.model}: {why}")
     for message in failed:
         print(f"FAILED {message}", file=sys.stderr)
     return 1 if failed else 0

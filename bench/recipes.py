@@ -84,7 +84,9 @@ def run(recipe: Recipe, extra: list[str], folder: Path) -> dict:
     record_file = folder / "metrics.json"
     if out.returncode != 0 or not record_file.is_file():
         tail = (out.stderr or out.stdout).strip().splitlines()[-3:]
-        return {"status": f"exit {out.returncode}", "error": " | ".join(tail), "command": seconds}
+        error = (f"killed by signal {-out.returncode}" if out.returncode < 0
+                 else " | ".join(tail))
+        return {"status": f"exit {out.returncode}", "error": error, "command": seconds}
     return {**json.loads(record_file.read_text()), "command": seconds}
 
 

@@ -155,3 +155,21 @@ def test_missing_weights_are_not_called_a_data_mismatch(tmp_path: Path, esc50_ro
                                             "weights are not in the Hugging Face cache"):
         train(cfg)
     assert _summary(cfg)["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_logmel_cnn_recipe_trains_the_fixture(tmp_path: Path, esc50_root: Path) -> None:
+    """`model=logmel_cnn` alone takes conf/data_model/esc10_logmel_cnn.yaml (batch 16, 40 epochs);
+    on the fixture's 0.5 s clips (time masks shortened to fit) that run learns the 4 classes."""
+    quiet = ["logger=csv", "callbacks.progress_bar=null", "+trainer.enable_progress_bar=false",
+             "+trainer.enable_model_summary=false"]  # debug=fast without its 2 epochs
+    cfg = compose_cfg(tmp_path, [*quiet, "model=logmel_cnn", f"data.root={esc50_root}",
+                                 "data.clip_seconds=0.5", "model.time_mask_seconds=0.05"])
+    assert (cfg.batch_size, cfg.data.batch_size, cfg.trainer.max_epochs) == (16, 16, 40)
+    train(cfg)
+    record = _summary(cfg)
+    assert (record["epochs"], record["steps"]) == (40, 80)  # 24 training clips: 2 steps an epoch
+    curves = pd.read_csv(Path(cfg.paths.output_dir) / "csv" / "metrics.csv")
+    loss = curves["val/loss"].dropna().to_numpy()
+    assert loss[-5:].mean() < 0.3 * loss[0]
+    assert record["metrics"]["test/acc"] >= 0.9  # 4 classes: chance is 0.25

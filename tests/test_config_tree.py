@@ -51,22 +51,44 @@ def test_every_launcher_and_search_composes(tmp_path: Path, group: str, option: 
     assert node._target_.split(".")[0] == "hydra_plugins"
 
 
-@pytest.mark.parametrize("path", sorted((CONF / "data_model").glob("*.yaml")), ids=lambda p: p.stem)
+DATA_MODEL = sorted((CONF / "data_model").glob("*.yaml"))
+
+
+def _data_and_model(path: Path) -> tuple[str, str]:
+    """The (data, model) pair a data_model file is named after: <data>_<model>.yaml."""
+    pairs = [(d, m) for d in (p.stem for p in (CONF / "data").glob("*.yaml"))
+             for m in (p.stem for p in (CONF / "model").glob("*.yaml"))
+             if f"{d}_{m}" == path.stem]
+    assert len(pairs) == 1, (f"{path.name} must be named <data>_<model>.yaml after one option "
+                             f"of conf/data and one of conf/model; matches {pairs}")
+    return pairs[0]
+
+
+def _leaves(node: dict, prefix: str = "") -> list[tuple[str, object]]:
+    return [item for key, value in node.items() for item in (
+        _leaves(value, f"{prefix}{key}.") if isinstance(value, dict)
+        else [(f"{prefix}{key}", value)])]
+
+
+@pytest.mark.parametrize("path", DATA_MODEL, ids=lambda p: p.stem)
 def test_data_model_specialisations_are_picked_up(tmp_path: Path, path: Path) -> None:
-    data, model = next((d, m) for d in (p.stem for p in (CONF / "data").glob("*.yaml"))
-                       for m in (p.stem for p in (CONF / "model").glob("*.yaml"))
-                       if f"{d}_{m}" == path.stem)
-    cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}"])
     import yaml
     from omegaconf import OmegaConf
 
-    def leaves(node: dict, prefix: str = "") -> list[tuple[str, object]]:
-        return [item for key, value in node.items() for item in (
-            leaves(value, f"{prefix}{key}.") if isinstance(value, dict)
-            else [(f"{prefix}{key}", value)])]
-
-    for key, value in leaves(yaml.safe_load(path.read_text())):
+    data, model = _data_and_model(path)
+    text = path.read_text()
+    assert text.startswith("# @package _global_\n# "), f"{path.name}: the reason comes first"
+    cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}"])
+    for key, value in _leaves(yaml.safe_load(text)):
         assert OmegaConf.select(cfg, key) == value, key
+    # The recipe also applies when the model picks its data by itself, and the command line wins.
+    full = compose_full([f"model={model}"])
+    if full.hydra.runtime.choices.data == data:
+        for key, value in _leaves(yaml.safe_load(text)):
+            assert OmegaConf.select(full, key) == value, key
+    cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}", "batch_size=7",
+                                 "max_epochs=3"])
+    assert (cfg.batch_size, cfg.max_epochs) == (7, 3)
 
 
 @pytest.mark.parametrize("option", sorted(p.stem for p in (CONF / "debug").glob("*.yaml")))

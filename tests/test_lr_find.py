@@ -254,6 +254,24 @@ def test_report_shows_the_finder_beside_the_grid(tmp_path: Path) -> None:
     assert (tmp_path / "report" / "lr_find_digits-cnn_small.png").stat().st_size > 10_000
 
 
+def test_a_report_of_range_tests_alone_shows_the_finder(tmp_path: Path, capsys) -> None:
+    """`python -m optarena.lr_find -m optimizer=...` then the report on that sweep alone."""
+    from optarena.report.__main__ import main
+
+    for optimizer, valley in (("adam", 1e-3), ("sgd", 1e-1)):
+        for seed in (0, 1):
+            _range_test_folder(tmp_path / "finder", f"{optimizer}_{seed}", optimizer, seed, valley)
+    assert main([str(tmp_path / "finder")]) == 0
+    out = capsys.readouterr().out
+    assert "runs: no training runs, LR range tests only" in out
+    assert "Is the LR finder stable?" in out and "no grid runs" in out
+    md = (tmp_path / "finder" / "report" / "report.md").read_text()
+    assert "8. Is the LR finder stable?" in md and "give a sweep beside them" in md
+    assert (tmp_path / "finder" / "report" / "lr_find_digits-cnn_small.png").stat().st_size > 10_000
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty")]) == 2  # nothing at all: still the one-line error
+
+
 @pytest.mark.parametrize(("override", "says"), [
     ("lr=fnd", "lr must be a number or find"),
     ("lr_find.method=valley", "lr_find.method must be one of steepest, minimum"),

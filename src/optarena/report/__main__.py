@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except OptArenaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    terminal(report.headline, "Best setting per optimizer (chosen on validation)")
+    if not report.headline.empty:
+        terminal(report.headline, "Best setting per optimizer (chosen on validation)")
     print(f"runs: {report.status}")
     for _, why in report.unreadable:  # why names the file
         print(f"left out: {why}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from optarena.errors import OptArenaError
 from optarena.report import claims as claim_logic
 from optarena.report import (
     figures,
@@ -116,7 +117,12 @@ def build_report(paths: list[Path], target: float | None = None, out: Path | Non
     """Read every run under `paths`, write the report into `out`, return the headline table."""
     paths = [Path(p) for p in paths]
     unreadable: list[tuple[Path, str]] = []
-    runs, knobs = collect_runs(paths, unreadable)
+    try:
+        runs, knobs = collect_runs(paths, unreadable)
+    except OptArenaError:
+        if not finder.find_range_tests(paths):
+            raise
+        return _range_tests_only(paths, out)  # `python -m optarena.lr_find -m ...` alone
     runs = stats.resolve_targets(runs, target)
     out_dir = Path(out) if out is not None else default_out(paths)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -303,6 +309,28 @@ def _finder_blocks(paths: list[Path], best: pd.DataFrame, report: Report) -> lis
         path = _save(fig, report.out_dir / f"lr_find_{slug(task)}.png", report)
         blocks.append(Image(path, f"LR range tests, {task}"))
     return blocks
+
+
+def _range_tests_only(paths: list[Path], out: Path | None) -> Report:
+    """The report of LR range tests without training runs beside them: section 8 alone."""
+    out_dir = Path(out) if out is not None else default_out(paths)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("lr_find_*.png"):
+        old.unlink()
+    report = Report(out_dir, pd.DataFrame(), "no training runs, LR range tests only")
+    no_grid = pd.DataFrame(columns=["task", "optimizer", "lr"])
+    blocks: list[Block] = [
+        Heading("optarena comparison report", 1),
+        Text(f"Inputs: {', '.join(f'`{p}`' for p in paths)} — LR range tests only. Sections 1-7 "
+             "need training runs: give a sweep beside them "
+             "(`python -m optarena.report multirun/GRID multirun/FINDER`)."),
+        *_finder_blocks(paths, no_grid, report),
+    ]
+    md, page = out_dir / "report.md", out_dir / "report.html"
+    md.write_text(markdown(blocks, out_dir))
+    page.write_text(html_page(blocks, "optarena comparison report"))
+    report.written = [md, page, *report.written]
+    return report
 
 
 def _write_outputs(

@@ -125,7 +125,8 @@ def figure(task: str, tests: pd.DataFrame, best: pd.DataFrame) -> Figure:
         ax.plot([float(b["lr"])], [high - (i + 1) * 0.05 * (high - low)], "v", ms=9,
                 color=palette[b["optimizer"]], markeredgecolor="black", lw=0)
     ax.set_xscale("log")
-    ax.set(title=f"LR range tests, {task} (dot: suggestion; triangle: grid's choice)",
+    marks = "dot: suggestion; triangle: grid's choice" if len(chosen) else "dot: suggestion"
+    ax.set(title=f"LR range tests, {task} ({marks})",
            xlabel="learning rate (log scale)", ylabel="training loss (smoothed)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower left")

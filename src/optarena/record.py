@@ -164,6 +164,11 @@ def is_range_test(run_dir: Path) -> bool:
     return isinstance(job, dict) and job.get("name") == RANGE_TEST_JOB
 
 
+def is_run_dir(folder: Path) -> bool:
+    """A run's folder: it has a run record, or the config train.py (or a tool) composed."""
+    return (folder / RECORD).is_file() or (folder / ".hydra" / "config.yaml").is_file()
+
+
 def find_run_dirs(paths: list[Path]) -> list[Path]:
     """Folders under `paths` holding metrics.json or .hydra/config.yaml (runs never nest); a
     range test's folder (is_range_test) is not a run."""
@@ -176,7 +181,7 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
             )
         for dirpath, dirnames, filenames in os.walk(root):
             here = Path(dirpath)
-            if RECORD in filenames or (here / ".hydra" / "config.yaml").is_file():
+            if is_run_dir(here):
                 if RECORD in filenames or not is_range_test(here):
                     found.append(here)
                 dirnames.clear()

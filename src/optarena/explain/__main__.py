@@ -41,15 +41,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _explain(folder: Path, items: list[str]) -> int:
-    from optarena.explain.load import is_run
     from optarena.explain.options import ExplainOptions
-    from optarena.record import find_run_dirs
+    from optarena.record import find_run_dirs, is_run_dir
 
     options = ExplainOptions.parse(items)  # before anything is loaded
     if not folder.is_dir():
         raise OptArenaError(f"no such directory: {folder}; pass a run folder (outputs/DATE/TIME) "
                             "or a sweep folder (multirun/DATE/TIME)")
-    if is_run(folder):
+    if is_run_dir(folder):
         from optarena.explain.single import explain_run
 
         done = explain_run(folder, options)

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from optarena.errors import OptArenaError
-from optarena.record import RECORD, read_record
+from optarena.record import read_record
 
 if TYPE_CHECKING:
     from optarena.data.in_memory import InMemoryDataModule
@@ -48,10 +48,6 @@ class LoadedRun:
         lr = r.get("lr")
         lr_text = f"{lr:g}" if isinstance(lr, int | float) else "?"
         return f"{r.get('optimizer', '?')}, lr={lr_text}, seed={r.get('seed')}"
-
-
-def is_run(folder: Path) -> bool:
-    return (folder / RECORD).is_file() or (folder / ".hydra" / "config.yaml").is_file()
 
 
 def checkpoint_of(run_dir: Path) -> Path:

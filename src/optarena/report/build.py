@@ -326,10 +326,7 @@ def _range_tests_only(paths: list[Path], out: Path | None) -> Report:
              "(`python -m optarena.report multirun/GRID multirun/FINDER`)."),
         *_finder_blocks(paths, no_grid, report),
     ]
-    md, page = out_dir / "report.md", out_dir / "report.html"
-    md.write_text(markdown(blocks, out_dir))
-    page.write_text(html_page(blocks, "optarena comparison report"))
-    report.written = [md, page, *report.written]
+    report.written = [*_write_pages(out_dir, blocks), *report.written]
     return report
 
 
@@ -343,7 +340,13 @@ def _write_outputs(
         runs_csv, index=False
     )
     summary.to_csv(summary_csv, index=False)
+    md, page = _write_pages(out_dir, blocks)
+    report.written = [md, page, runs_csv, summary_csv, *report.written]
+
+
+def _write_pages(out_dir: Path, blocks: list[Block]) -> tuple[Path, Path]:
+    """report.md and the self-contained report.html of these blocks."""
     md, page = out_dir / "report.md", out_dir / "report.html"
     md.write_text(markdown(blocks, out_dir))
     page.write_text(html_page(blocks, "optarena comparison report"))
-    report.written = [md, page, runs_csv, summary_csv, *report.written]
+    return md, page

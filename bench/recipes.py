@@ -3,6 +3,7 @@ overrides, must reach the bar set for it below. Prints a markdown table (docs/re
 
     python bench/recipes.py                          # all 12 models, one run each (default seed)
     python bench/recipes.py --models mlp,logmel_cnn  # some of them
+    python bench/recipes.py --models vit --seeds 0,1,2   # a recipe must pass at every seed
     python bench/recipes.py --esc50-root data/ESC-50-master --hubert-pretrained   # real audio
 
 Each run is `python train.py model=<model>` in a fresh folder, plus only what this machine
@@ -11,8 +12,9 @@ with noise, 5 s clips, 2 per class and fold) unless --esc50-root names a real ES
 and HuBERT starts from random init (`model.pretrained=null`, base size) unless
 --hubert-pretrained loads facebook/hubert-base-ls960. Progress bars are turned off. The
 figures come from each run's metrics.json: the test metric of the best checkpoint, epochs and
-optimizer steps run, and the run's wall time (its own clock, start-up excluded). Exit status 1
-when a run fails or falls below its bar.
+optimizer steps run, the schedule that ran (scheduler=auto: the recipe's) and the run's wall
+time (its own clock, start-up excluded). Exit status 1 when a run fails or falls below its bar,
+at any of the seeds.
 """
 
 from __future__ import annotations
@@ -74,9 +76,10 @@ def machine_overrides(recipe: Recipe, args: argparse.Namespace, esc50_root: Path
     return extra
 
 
-def run(recipe: Recipe, extra: list[str], folder: Path) -> dict:
-    cmd = [sys.executable, str(ROOT / "train.py"), f"model={recipe.model}", *extra, *QUIET,
-           f"hydra.run.dir={folder}"]
+def run(recipe: Recipe, extra: list[str], folder: Path, seed: int | None = None) -> dict:
+    seeded = [] if seed is None else [f"seed={seed}"]
+    cmd = [sys.executable, str(ROOT / "train.py"), f"model={recipe.model}", *seeded, *extra,
+           *QUIET, f"hydra.run.dir={folder}"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "HYDRA_FULL_ERROR": "0"}
     start = time.perf_counter()
     out = subprocess.run(cmd, cwd=folder.parent, env=env, text=True, capture_output=True)
@@ -91,13 +94,15 @@ def run(recipe: Recipe, extra: list[str], folder: Path) -> dict:
 
 
 def row(recipe: Recipe, record: dict, shown_extra: str) -> tuple[str, bool]:
+    """One table line for a run and whether it passes its bar on its model's own data."""
     value = (record.get("metrics") or {}).get(recipe.metric)
     ok = (record["status"] == "completed" and record.get("data") == recipe.data
           and value is not None and value >= recipe.bar)
     shown = f"{value:.3f}" if value is not None else record["status"]
     if record.get("data") not in (None, recipe.data):
         shown += f" (ran on {record['data']}!)"
-    cells = [recipe.data, recipe.model, record.get("optimizer", "?"), recipe.metric, shown,
+    cells = [recipe.data, recipe.model, record.get("optimizer", "?"),
+             str(record.get("scheduler", "?")), str(record.get("seed", "?")), recipe.metric, shown,
              f">= {recipe.bar}", "yes" if ok else "**NO**", str(record.get("epochs", "")),
              str(record.get("steps", "")), f"{record.get('wall_seconds', 0):.0f}",
              f"{record['command']:.0f}", shown_extra or "-"]
@@ -111,7 +116,13 @@ def main() -> int:
     parser.add_argument("--hubert-pretrained", action="store_true",
                         help="load the pretrained HuBERT (needs its weights in the HF cache)")
     parser.add_argument("--keep", type=Path, help="keep the run folders here (default: a temp dir)")
+    parser.add_argument("--seeds", help="comma-separated seeds, each run for every model "
+                        "(default: the config's seed, 0)")
     args = parser.parse_args()
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [None]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
     chosen = args.models.split(",") if args.models else [r.model for r in RECIPES]
     unknown = set(chosen) - {r.model for r in RECIPES}
     if unknown:
@@ -126,25 +137,27 @@ def main() -> int:
             esc50_root, fixture = base / "ESC-50-fixture", True
             if not (esc50_root / "meta" / "esc50.csv").is_file():  # --keep: written before
                 write_esc50(esc50_root, classes=ESC10, clips_per_fold=2, seconds=5.0, noise=0.3)
-        print("| data | model | optimizer | metric | test | bar | passes | epochs | steps "
-              "| run s | command s | machine overrides |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("| data | model | optimizer | schedule | seed | metric | test | bar | passes "
+              "| epochs | steps | run s | command s | machine overrides |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         failed = []
         for recipe in RECIPES:
             if recipe.model not in chosen:
                 continue
             extra = machine_overrides(recipe, args, esc50_root)
-            record = run(recipe, extra, base / recipe.model)
             shown = " ".join(extra)
             if fixture:
                 shown = shown.replace(str(esc50_root), "<ESC-10 fixture>")
-            line, ok = row(recipe, record, shown)
-            print(line, flush=True)
-            if not ok:
-                why = record.get("error") or (
-                    f"ran on {record.get('data')}" if record.get("data") != recipe.data
-                    else f"{recipe.metric} below {recipe.bar}")
-                failed.append(f"{recipe.model}: {why}")
+            for seed in seeds:
+                name = recipe.model if seed is None else f"{recipe.model}-seed{seed}"
+                record = run(recipe, extra, base / name, seed)
+                line, ok = row(recipe, record, shown)
+                print(line, flush=True)
+                if not ok:
+                    why = record.get("error") or (
+                        f"ran on {record.get('data')}" if record.get("data") != recipe.data
+                        else f"{recipe.metric} below {recipe.bar}")
+                    failed.append(f"{name}: {why}")
     for message in failed:
         print(f"FAILED {message}", file=sys.stderr)
     return 1 if failed else 0

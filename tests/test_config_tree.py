@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from optarena import config_check
+from optarena import config_check, record
 from optarena.errors import OptArenaError
 from tests.conftest import CONF, compose_cfg, compose_full, run_train
 
@@ -78,14 +78,25 @@ def test_data_model_specialisations_are_picked_up(tmp_path: Path, path: Path) ->
     data, model = _data_and_model(path)
     text = path.read_text()
     assert text.startswith("# @package _global_\n# "), f"{path.name}: the reason comes first"
-    cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}"])
-    for key, value in _leaves(yaml.safe_load(text)):
-        assert OmegaConf.select(cfg, key) == value, key
+    recipe = yaml.safe_load(text)
+    # A recipe's defaults list may name a schedule for scheduler=auto, and nothing else.
+    named = {k: v for entry in recipe.pop("defaults", []) if entry != "_self_"
+             for k, v in entry.items()}
+    assert set(named) <= {record.RECIPE_SCHEDULER.replace("scheduler@", "/scheduler@")}, named
+    schedule = next(iter(named.values()), None)
+
+    def check(cfg) -> None:
+        for key, value in _leaves(recipe):
+            assert OmegaConf.select(cfg, key) == value, key
+        target = OmegaConf.select(cfg, "scheduler._target_", default=None)
+        assert target == (f"optarena.optim.schedulers.{schedule}" if schedule else None)
+
+    check(compose_cfg(tmp_path, [f"data={data}", f"model={model}"]))
     # The recipe also applies when the model picks its data by itself, and the command line wins.
     full = compose_full([f"model={model}"])
     if full.hydra.runtime.choices.data == data:
-        for key, value in _leaves(yaml.safe_load(text)):
-            assert OmegaConf.select(full, key) == value, key
+        check(full)
+        assert record.choice(full.hydra.runtime.choices, "scheduler") == (schedule or "none")
     cfg = compose_cfg(tmp_path, [f"data={data}", f"model={model}", "batch_size=7",
                                  "max_epochs=3"])
     assert (cfg.batch_size, cfg.max_epochs) == (7, 3)
@@ -125,6 +136,21 @@ def test_scheduler_none_builds_nothing(tmp_path: Path) -> None:
     cfg = compose_cfg(tmp_path, ["scheduler=none"])
     assert not cfg.scheduler.get("_target_")
     assert callable(instantiate(compose_cfg(tmp_path, ["scheduler=cosine"]).scheduler))
+
+
+def test_scheduler_auto_runs_the_recipes_schedule_unless_one_is_chosen(tmp_path: Path) -> None:
+    # digits x vit's recipe names warm-up + cosine; digits x cnn_small's names none.
+    assert compose_cfg(tmp_path, ["model=vit"]).scheduler._target_.endswith(".warmup_cosine")
+    assert not compose_cfg(tmp_path, ["model=cnn_small"]).scheduler.get("_target_")
+    assert not compose_cfg(tmp_path, ["model=vit", "scheduler=none"]).scheduler.get("_target_")
+    cosine = compose_cfg(tmp_path, ["model=vit", "scheduler=cosine"]).scheduler
+    assert cosine._target_.endswith(".cosine") and "warmup_fraction" not in cosine
+    tuned = compose_cfg(tmp_path, ["model=vit", "recipe.scheduler.warmup_fraction=0.3"])
+    assert tuned.scheduler.warmup_fraction == 0.3
+    # The record names the schedule that ran, not "auto".
+    for overrides, name in ((["model=vit"], "warmup_cosine"), (["model=cnn_small"], "none"),
+                            (["model=vit", "scheduler=none"], "none")):
+        assert record.choice(compose_full(overrides).hydra.runtime.choices, "scheduler") == name
 
 
 @pytest.mark.parametrize(("overrides", "message"), [

@@ -81,12 +81,20 @@ LEGACY_HEADLINE = Headline("acc", "max", "accuracy")
 
 
 # --- identity -------------------------------------------------------------------------------
+# Where a data x model recipe puts the schedule that scheduler=auto runs (conf/train.yaml).
+RECIPE_SCHEDULER = "scheduler@recipe.scheduler"
+
+
 def choice(choices: dict, group: str) -> str | None:
-    """A group's option from Hydra's runtime.choices; a packaged group is keyed 'group@pkg'."""
-    for key, value in choices.items():
-        if key == group or str(key).startswith(group + "@"):
-            return None if value is None else str(value)
-    return None
+    """A group's option from Hydra's runtime.choices; a packaged group is keyed 'group@pkg'.
+    scheduler=auto reads as the schedule it ran: the recipe's, else none."""
+    if group in choices:
+        value = choices[group]
+    else:
+        value = next((v for k, v in choices.items() if str(k).startswith(group + "@")), None)
+    if group == "scheduler" and value == "auto":
+        value = choices.get(RECIPE_SCHEDULER) or "none"
+    return None if value is None else str(value)
 
 
 def _defines(override: str) -> bool:

@@ -145,6 +145,10 @@ def test_a_grid_edge_sweep_is_flagged_and_its_verdict_inconclusive(tmp_path):
     notes = [t.get_text() for t in fig.axes[0].texts]
     assert "chosen at a grid edge: extend the grid" in legend and notes == [
         "adam: lr at grid edge"]
+    assert fig.axes[0].get_ylabel() == "best val/acc, mean over seeds"
+    # Stage 1 of a tune-then-confirm sweep: one run per point, and the label says so.
+    once = figures.sensitivity_figure("digits/cnn_small", scores.assign(n=1), best, "acc", edges)
+    assert once.axes[0].get_ylabel() == "best val/acc, one run per point"
 
 
 def test_every_numeric_knob_has_edges_but_an_index_into_lr_adds_none(tmp_path):

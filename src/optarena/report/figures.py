@@ -159,7 +159,8 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
     ax.set(
         title=f"{task}: learning-rate sensitivity",
         xlabel="learning rate (log scale)",
-        ylabel=f"best val/{metric}, mean over seeds",
+        ylabel=f"best val/{metric}, " + ("one run per point" if set(scores["n"]) == {1}
+                                         else "mean over seeds"),
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)

@@ -158,6 +158,10 @@ def test_scheduler_auto_runs_the_recipes_schedule_unless_one_is_chosen(tmp_path:
     (["max_epochs=0"], "max_epochs must be a whole number >= 1"),
     (["regularization=dropout", "regularization.dropout=1.5"], "dropout must be in [0, 1)"),
     (["target=3"], "target is a validation accuracy"),
+    # scheduler=auto with no recipe schedule: the option would be dropped, not applied
+    (["++scheduler.warmup_fraction=0.2"], "scheduler.warmup_fraction is set but no schedule is"),
+    (["scheduler=cosine", "+scheduler.warmup_fraction=0.2"],
+     "scheduler.warmup_fraction is not an option of cosine; its options: eta_min"),
 ])
 def test_bad_values_raise_one_clear_error(make_cfg, overrides, message) -> None:
     from optarena.run import train
@@ -170,6 +174,9 @@ def test_bad_values_raise_one_clear_error(make_cfg, overrides, message) -> None:
     ("lr=-1", "lr must be > 0, got -1.0"),
     ("ckpt_path=NOTES", "ckpt_path=NOTES is not a Lightning checkpoint (not a file written by "
                         "torch.save); pass a checkpoints/last.ckpt or best.ckpt"),
+    ("++scheduler.warmup_fraction=0.2", "scheduler.warmup_fraction is set but no schedule is: "
+     "choose one (e.g. scheduler=warmup_cosine scheduler.warmup_fraction=0.1), or change the "
+     "recipe's (recipe.scheduler.<option>=...)"),
 ])
 def test_cli_bad_value_prints_one_line_and_exits_2_before_start_up(tmp_path: Path, value: str,
                                                                    message: str) -> None:

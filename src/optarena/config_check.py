@@ -55,6 +55,24 @@ def _choice(cfg: DictConfig, group: str) -> str:
     return choice(hydra_choices(), group) or group
 
 
+def check_scheduler(node: Any) -> None:
+    """The schedule's options are its factory's (conf/scheduler/); options without a schedule
+    are refused before start-up (optarena.knobs)."""
+    from hydra.utils import get_method
+
+    given = OmegaConf.to_container(node, resolve=True) if node else {}
+    target = given.pop("_target_", None)
+    if target is None:
+        return
+    given.pop("_partial_", None)
+    accepted = set(inspect.signature(get_method(target)).parameters) - {"optimizer", "total_steps"}
+    unknown = sorted(set(given) - accepted)
+    if unknown:
+        name = target.rsplit(".", 1)[-1]
+        raise OptArenaError(f"scheduler.{unknown[0]} is not an option of {name}; its options: "
+                            f"{', '.join(sorted(accepted)) or 'none'}")
+
+
 def check(cfg: DictConfig) -> None:
     """Raise OptArenaError with what to fix for values no run can use."""
     knobs.check(cfg)
@@ -71,6 +89,7 @@ def check(cfg: DictConfig) -> None:
     check_model_fits(cfg.model._target_, kind, _choice(cfg, "model"), _choice(cfg, "data"))
     task_options(cfg, kind)
     Regularization.from_cfg(cfg.regularization)
+    check_scheduler(cfg.get("scheduler"))
     if cfg.get("ckpt_path") is not None:
         check_checkpoint(cfg.ckpt_path)
 

@@ -99,3 +99,18 @@ def check(cfg: Any) -> None:
                 "in a new run folder)")
         check_ckpt_file(cfg.ckpt_path)
     tracking_extras.check(cfg.get("logger"))  # logger=mlflow / wandb without the extra
+    check_schedule_named(cfg.get("scheduler"))
+
+
+def check_schedule_named(node: Any) -> None:
+    """Options without a schedule (++scheduler.warmup_fraction=0.2 over scheduler=auto with no
+    recipe schedule, or over none) would be dropped silently; the option names are checked
+    against the schedule's factory with the data and model (optarena.config_check)."""
+    if node is None or not hasattr(node, "keys") or "_target_" in node:
+        return
+    given = [str(k) for k in node if k != "_partial_"]
+    if given:
+        raise OptArenaError(
+            f"scheduler.{given[0]} is set but no schedule is: choose one (e.g. "
+            "scheduler=warmup_cosine scheduler.warmup_fraction=0.1), or change the recipe's "
+            "(recipe.scheduler.<option>=...)")

@@ -107,7 +107,7 @@ def test_bad_input_is_one_error_line(run_dir: Path, sweep: Path, tmp_path: Path,
         if target == "diverged":
             (folder / "metrics.json").write_text(json.dumps(status))
     if target == "mlp":
-        folder = _trained(tmp_path / "mlp", "model=mlp", "max_epochs=1")
+        folder = _trained(tmp_path / "mlp", "model=mlp", "batch_size=64", "max_epochs=1")
     assert main([str(folder), *args]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

@@ -19,7 +19,7 @@ from optarena.errors import OptArenaError
 from optarena.run import train
 from tests.conftest import ROOT, compose_cfg, compose_full
 
-SETTINGS = ["debug=fast", "model=mlp", "optimizer=sgd", "lr=0.05", "seed=3",
+SETTINGS = ["debug=fast", "model=mlp", "batch_size=64", "optimizer=sgd", "lr=0.05", "seed=3",
             "trainer.max_epochs=1"]
 
 

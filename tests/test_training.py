@@ -56,21 +56,22 @@ def test_same_seed_gives_identical_metrics_on_cpu(tmp_path: Path, make_cfg) -> N
 
 @pytest.mark.parametrize("scheduler", ["cosine", "warmup_cosine", "onecycle", "step"])
 def test_schedulers_change_the_logged_lr(make_cfg, tmp_path: Path, scheduler: str) -> None:
-    train(make_cfg(f"scheduler={scheduler}", "model=mlp", "max_epochs=2"))
+    train(make_cfg(f"scheduler={scheduler}", "model=mlp", "batch_size=64", "max_epochs=2"))
     curves = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
     lr = curves.filter(like="lr-").iloc[:, 0].dropna().to_numpy()
     assert len(lr) > 3 and lr.max() > 1.5 * lr.min() and lr[-1] < lr.max()
 
 
 def test_constant_lr_stays_constant(make_cfg, tmp_path: Path) -> None:
-    train(make_cfg("model=mlp", "max_epochs=1"))
+    train(make_cfg("model=mlp", "batch_size=64", "max_epochs=1"))
     curves = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
     lr = curves.filter(like="lr-").iloc[:, 0].dropna()
     assert len(lr) > 1 and lr.nunique() == 1 and lr.iloc[0] == 0.001
 
 
 def test_schedule_free_is_evaluated_in_eval_mode(make_cfg, tmp_path: Path) -> None:
-    best = train(make_cfg("optimizer=schedulefree_adamw", "model=mlp", "max_epochs=2"))
+    best = train(make_cfg("optimizer=schedulefree_adamw", "model=mlp", "batch_size=64",
+                          "max_epochs=2"))
     summary = _summary(tmp_path / "run")
     assert summary["status"] == "completed" and best > 0.8
 

@@ -32,6 +32,15 @@ def test_batchnorm_adds_norm_layers(make_cfg) -> None:
     assert any(isinstance(m, nn.BatchNorm1d) for m in net.modules())
 
 
+def test_a_regularization_the_model_already_has_is_said(make_cfg, caplog) -> None:
+    # digits x cnn_small's recipe turns batch norm on: regularization=batchnorm changes nothing.
+    _build(make_cfg, "model=cnn_small", "regularization=batchnorm")
+    assert "model.batchnorm is True already" in caplog.text
+    caplog.clear()
+    _build(make_cfg, "model=mlp", "regularization=batchnorm")
+    assert "already" not in caplog.text
+
+
 def _one_sgd_step(make_cfg, *overrides: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights of the first layer before and after one SGD step with a zero loss gradient."""
     cfg = make_cfg("model=mlp", "optimizer=sgd", "lr=0.1", *overrides)

@@ -1,6 +1,7 @@
 """The composable regularization options (conf/regularization/) and where each one acts."""
 
 import inspect
+import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -8,6 +9,8 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from optarena.errors import OptArenaError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,14 @@ class Regularization:
             wanted["dropout"] = self.dropout
         if self.batchnorm:
             wanted["batchnorm"] = True
-        return _accepted(model_cfg, wanted, f"model={model_name}")
+        accepted = _accepted(model_cfg, wanted, f"model={model_name}")
+        for key, value in accepted.items():
+            if model_cfg.get(key) == value:  # e.g. digits x cnn_small's recipe has batch norm
+                log.warning("regularization.%s=%s: model.%s is %s already (the model's default "
+                            "or its data x model recipe), so this run's network is the one it "
+                            "has without it; for a comparison, set model.%s off on both sides",
+                            key, value, key, value, key)
+        return accepted
 
     def data_kwargs(self, data_cfg: DictConfig, data_name: str) -> dict[str, Any]:
         return _accepted(data_cfg, {"augment": True} if self.augment else {}, f"data={data_name}")

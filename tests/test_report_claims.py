@@ -149,6 +149,10 @@ def test_a_grid_edge_sweep_is_flagged_and_its_verdict_inconclusive(tmp_path):
     # Stage 1 of a tune-then-confirm sweep: one run per point, and the label says so.
     once = figures.sensitivity_figure("digits/cnn_small", scores.assign(n=1), best, "acc", edges)
     assert once.axes[0].get_ylabel() == "best val/acc, one run per point"
+    # adam and sgd chosen on the same point (lr 0.1, same mean): the later star nests inside.
+    stars = [line for line in fig.axes[0].lines
+             if line.get_marker() == "*" and len(line.get_xdata())]
+    assert [star.get_markersize() for star in stars] == [17, 9]
 
 
 def test_every_numeric_knob_has_edges_but_an_index_into_lr_adds_none(tmp_path):

@@ -50,8 +50,9 @@ CURVES_TEXT = (
 )
 SENSITIVITY_TEXT = (
     "Mean best validation value against lr (log axis), per optimizer (the best over other "
-    "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting; red "
-    "ring: chosen at the smallest or largest value of its grid (extend the grid)."
+    "knobs at each lr). Red x: at least one seed diverged there; star: the chosen setting "
+    "(stars on one point nest, each later one smaller); red ring: chosen at the smallest or "
+    "largest value of its grid (extend the grid)."
 )
 PROFILE_TEXT = (
     "Dolan–Moré profile over all tasks in the input, on median steps to target at each "

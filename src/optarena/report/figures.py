@@ -132,6 +132,7 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
     at_edge = set(edges["optimizer"]) if edges is not None else set()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     palette = colors(list(scores["optimizer"].unique()))
+    starred: list[tuple[float, float]] = []
     for name, group in scores.groupby("optimizer"):
         per_lr = (
             group.sort_values("val_mean", ascending=False).groupby("lr", as_index=False).first()
@@ -141,7 +142,12 @@ def sensitivity_figure(task: str, scores: pd.DataFrame, best: pd.DataFrame,
         bad = per_lr[per_lr["diverged"] > 0]
         ax.plot(bad["lr"], bad["val_mean"], "x", color="red", ms=11, mew=2.2)
         chosen = best[best["optimizer"] == name]
-        ax.plot(chosen["lr"], chosen["val_mean"], "*", color=palette[name], ms=17, mec="black")
+        # Stars on the same point nest (each later one smaller) so that none hides another.
+        spots = list(zip(chosen["lr"], chosen["val_mean"], strict=True))
+        under = max((starred.count(spot) for spot in spots), default=0)
+        starred += spots
+        ax.plot(chosen["lr"], chosen["val_mean"], "*", color=palette[name],
+                ms=max(17 - 8 * under, 5), mec="black", mew=1.0 if under == 0 else 0.5)
         if name in at_edge and len(chosen):
             mine = edges[edges["optimizer"] == name]
             side = dict(zip(mine["knob"], mine["side"], strict=True)).get("lr", "")

@@ -57,8 +57,8 @@ class Regularization:
             if model_cfg.get(key) == value:  # e.g. digits x cnn_small's recipe has batch norm
                 log.warning("regularization.%s=%s: model.%s is %s already (the model's default "
                             "or its data x model recipe), so this run's network is the one it "
-                            "has without it; for a comparison, set model.%s off on both sides",
-                            key, value, key, value, key)
+                            "has without it; to compare, run both sides with model.%s off "
+                            "(false / 0)", key, value, key, value, key)
         return accepted
 
     def data_kwargs(self, data_cfg: DictConfig, data_name: str) -> dict[str, Any]:

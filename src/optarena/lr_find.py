@@ -18,10 +18,10 @@ import hydra
 from omegaconf import DictConfig, open_dict
 
 from optarena.errors import OptArenaError
+from optarena.record import RANGE_TEST, RANGE_TEST_PLOT
 from optarena.resolvers import register
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-JOB_NAME = "lr_find"  # Hydra's job name for this module (.hydra/hydra.yaml): marks finder folders
 
 register()
 warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema")
@@ -31,7 +31,6 @@ def check(cfg: DictConfig, run_dir: Path) -> None:
     """Every knob, and an earlier finished range test in the folder, before anything is
     written (the folder itself was checked by optarena.preflight)."""
     from optarena import config_check, knobs, run_folder
-    from optarena.finder.output import JSON
     from optarena.finder.settings import FinderSettings
 
     knobs.check(cfg)  # the lr given is not used, but a typo in it is still one
@@ -41,8 +40,8 @@ def check(cfg: DictConfig, run_dir: Path) -> None:
         probe.lr = settings.min_lr  # the lr given (or find) is not used by the test
     config_check.check(probe)
     run_folder.check_usable(run_dir)
-    if (run_dir / JSON).exists() and not cfg.get("overwrite"):
-        raise OptArenaError(f"{run_dir} already holds a range test ({JSON}); overwrite=true "
+    if (run_dir / RANGE_TEST).exists() and not cfg.get("overwrite"):
+        raise OptArenaError(f"{run_dir} already holds a range test ({RANGE_TEST}); overwrite=true "
                             "replaces it, or pick another folder (hydra.run.dir=...)")
 
 
@@ -88,7 +87,7 @@ def _say(result: dict, run_dir: Path) -> None:
           f"{result['seed']}: suggested lr {s['lr']:.3g}\n"
           f"  method {s['method']}: {s['how']} (steepest {s['steepest_lr']:.3g}, minimum/10 "
           f"{s['minimum_over_10_lr']:.3g}); {ran}\n"
-          f"  wrote {run_dir / 'lr_find.json'}, lr_find.png", flush=True)
+          f"  wrote {run_dir / RANGE_TEST}, {RANGE_TEST_PLOT}", flush=True)
 
 
 def _in_multirun() -> bool:

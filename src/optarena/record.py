@@ -21,7 +21,8 @@ from typing import Any
 from optarena.errors import OptArenaError
 
 RECORD = "metrics.json"
-RANGE_TEST, RANGE_TEST_JOB = "lr_find.json", "lr_find"  # python -m optarena.lr_find's folder
+# python -m optarena.lr_find's folder: its record, its plot and Hydra's job name for it
+RANGE_TEST, RANGE_TEST_PLOT, RANGE_TEST_JOB = "lr_find.json", "lr_find.png", "lr_find"
 # Statuses of a run that ended on its own; anything else (running, failed) may be resumed.
 FINISHED = ("completed", "diverged")
 # Folders inside a run that hold no runs.

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from optarena.errors import OptArenaError
-from optarena.record import FINISHED, RECORD, read_record
+from optarena.record import FINISHED, RANGE_TEST, RANGE_TEST_PLOT, RECORD, read_record
 
 # What a run writes into its folder and a fresh start replaces (lr_find.*: lr=find's range
 # test; .hydra/ and the logs of this attempt stay; the sweep launcher's job.log keeps every
 # attempt's output).
-OUTPUTS = (RECORD, "checkpoints", "csv", "wandb", "lr_find.json", "lr_find.png")
+OUTPUTS = (RECORD, "checkpoints", "csv", "wandb", RANGE_TEST, RANGE_TEST_PLOT)
 
 
 def check_usable(run_dir: Path) -> None:

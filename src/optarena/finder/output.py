@@ -17,9 +17,9 @@ from optarena.errors import OptArenaError
 from optarena.finder.range_test import RangeTest
 from optarena.finder.settings import FinderSettings
 from optarena.finder.suggest import Suggestion, smooth
-from optarena.record import RANGE_TEST, write_record
+from optarena.record import RANGE_TEST, RANGE_TEST_PLOT, write_record
 
-JSON, PNG = RANGE_TEST, "lr_find.png"
+JSON, PNG = RANGE_TEST, RANGE_TEST_PLOT
 
 
 def result(test: RangeTest, suggestion: Suggestion, settings: FinderSettings,

@@ -216,3 +216,21 @@ def test_a_fresh_process_resolves_the_runs_hydra_interpolations(run_dir: Path) -
                          timeout=120, env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(HydraConfig.get().runtime.cwd)
+
+
+def test_a_tune_then_confirm_sweep_explains_the_confirmed_runs_the_report_shows() -> None:
+    import pandas as pd
+
+    from optarena.explain.sweep import chosen_runs
+
+    def run(lr: float, seed: int, stage: str, val: float) -> dict:
+        return {"task": "digits/cnn_small", "optimizer": "adam", "setting": f"lr={lr}", "lr": lr,
+                "metric": "acc", "seed": seed, "stage": stage, "status": "completed",
+                "val_score": val, "run_dir": f"{stage}_{lr}_{seed}"}
+
+    # Stage 1 chose lr=0.1 at seed 0; pooled with its weaker confirmations it would lose to
+    # lr=0.01, whose one run is the tuning seed's, which the report never shows.
+    runs = pd.DataFrame([run(0.1, 0, "tune", 0.97), run(0.01, 0, "tune", 0.96),
+                         run(0.1, 1, "confirm", 0.90), run(0.1, 2, "confirm", 0.91)])
+    assert chosen_runs(runs) == {"digits/cnn_small": {"adam": ["confirm_0.1_1",
+                                                               "confirm_0.1_2"]}}

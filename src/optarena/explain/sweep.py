@@ -15,7 +15,7 @@ from optarena.explain import figure
 from optarena.explain.load import CHECKPOINTS
 from optarena.explain.options import ExplainOptions
 from optarena.explain.single import OUT_DIR, explain_one
-from optarena.report import stats
+from optarena.report import stages, stats
 from optarena.report.build import slug
 from optarena.report.collect import collect_runs
 from optarena.report.explain_figures import PREFIX
@@ -32,7 +32,10 @@ class Comparison:
 
 
 def chosen_runs(runs: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
-    """{task: {optimizer: run folders at its chosen setting, completed, by seed}}."""
+    """{task: {optimizer: run folders at its chosen setting, completed, by seed}}: the report's
+    selection, on the runs it reports (a tune-then-confirm sweep's stage 2, never the tuning
+    seed's runs)."""
+    runs = stages.reported(runs)
     best = stats.best_settings(runs)
     out: dict[str, dict[str, list[str]]] = {}
     for _, b in best.iterrows():

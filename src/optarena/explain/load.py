@@ -50,12 +50,16 @@ class LoadedRun:
         return f"{r.get('optimizer', '?')}, lr={lr_text}, seed={r.get('seed')}"
 
 
+def find_checkpoint(run_dir: Path) -> Path | None:
+    """The run's best checkpoint, else its last, else None."""
+    paths = (Path(run_dir) / "checkpoints" / name for name in CHECKPOINTS)
+    return next((path for path in paths if path.is_file()), None)
+
+
 def checkpoint_of(run_dir: Path) -> Path:
     """The run's best checkpoint, else its last; an error naming the folder when it has none."""
-    for name in CHECKPOINTS:
-        path = run_dir / "checkpoints" / name
-        if path.is_file():
-            return path
+    if (path := find_checkpoint(run_dir)) is not None:
+        return path
     raise OptArenaError(f"{run_dir} holds no checkpoint (checkpoints/best.ckpt or last.ckpt): "
                         "train it first, or resume it (resume=true) if it was interrupted")
 

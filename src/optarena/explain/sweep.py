@@ -12,7 +12,7 @@ import pandas as pd
 
 from optarena.errors import OptArenaError
 from optarena.explain import figure
-from optarena.explain.load import CHECKPOINTS
+from optarena.explain.load import find_checkpoint
 from optarena.explain.options import ExplainOptions
 from optarena.explain.single import OUT_DIR, explain_one
 from optarena.report import stages, stats
@@ -47,8 +47,7 @@ def chosen_runs(runs: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
 
 
 def _with_checkpoint(run_dirs: list[str]) -> str | None:
-    return next((d for d in run_dirs
-                 if any((Path(d) / "checkpoints" / c).is_file() for c in CHECKPOINTS)), None)
+    return next((d for d in run_dirs if find_checkpoint(Path(d)) is not None), None)
 
 
 def file_name(task: str, several_tasks: bool, options: ExplainOptions) -> str:

@@ -39,8 +39,8 @@ def chosen_runs(runs: pd.DataFrame) -> dict[str, dict[str, list[str]]]:
     best = stats.best_settings(runs)
     out: dict[str, dict[str, list[str]]] = {}
     for _, b in best.iterrows():
-        at = runs[(runs["task"] == b["task"]) & (runs["optimizer"] == b["optimizer"])
-                  & (runs["setting"] == b["setting"]) & (runs["status"] == "completed")]
+        at = stats.at_setting(runs, b)
+        at = at[at["status"] == "completed"]
         out.setdefault(b["task"], {})[b["optimizer"]] = (
             at.sort_values(["seed", "run_dir"])["run_dir"].tolist())
     return out

@@ -219,16 +219,10 @@ def _curve_blocks(
     blocks: list[Block] = []
     for task in sorted(best["task"].unique()):
         chosen = best[best["task"] == task]
-        run_dirs = {
-            b["optimizer"]: runs.loc[
-                (runs["task"] == task)
-                & (runs["optimizer"] == b["optimizer"])
-                & (runs["setting"] == b["setting"])
-                & runs["status"].isin(stats.FINISHED),
-                "run_dir",
-            ].tolist()
-            for _, b in chosen.iterrows()
-        }
+        run_dirs = {}
+        for _, b in chosen.iterrows():
+            at = stats.at_setting(runs, b)
+            run_dirs[b["optimizer"]] = at.loc[at["status"].isin(stats.FINISHED), "run_dir"].tolist()
         for name in ("step", "seconds"):
             fig = figures.curves_figure(task, run_dirs, name, targets.get(task, math.nan),
                                         _metric_of(best, task))

@@ -145,16 +145,18 @@ def task_targets(runs: pd.DataFrame) -> dict[str, float]:
     return out
 
 
+def at_setting(runs: pd.DataFrame, chosen: pd.Series) -> pd.DataFrame:
+    """The runs of one (task, optimizer, setting), e.g. a row of best_settings."""
+    return runs[(runs["task"] == chosen["task"]) & (runs["optimizer"] == chosen["optimizer"])
+                & (runs["setting"] == chosen["setting"])]
+
+
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per (task, optimizer): its validation-best setting and the test result there."""
     best = best_settings(runs)
     rows = []
     for _, b in best.iterrows():
-        at = runs[
-            (runs["task"] == b["task"])
-            & (runs["optimizer"] == b["optimizer"])
-            & (runs["setting"] == b["setting"])
-        ]
+        at = at_setting(runs, b)
         opt_runs = runs[(runs["task"] == b["task"]) & (runs["optimizer"] == b["optimizer"])]
         test_mean, test_std, low, high, n_test = mean_ci(
             at.loc[at["status"].isin(FINISHED), "test_score"]

@@ -93,7 +93,7 @@ def pick(sweep_dir: Path, jobs: list[list[str]]) -> tuple[list[Pick], Counter]:
     has no result and is only counted.
     """
     from optarena.report.collect import collect_runs
-    from optarena.report.stats import FINISHED, best_settings
+    from optarena.report.stats import FINISHED, at_setting, best_settings
 
     found = stage1_runs(sweep_dir, jobs)
     counts: Counter = Counter()
@@ -104,8 +104,8 @@ def pick(sweep_dir: Path, jobs: list[list[str]]) -> tuple[list[Pick], Counter]:
     counts.update(runs["status"])
     picks = []
     for _, best in best_settings(runs).iterrows():
-        at = runs[(runs["task"] == best["task"]) & (runs["optimizer"] == best["optimizer"])
-                  & (runs["setting"] == best["setting"]) & runs["status"].isin(FINISHED)]
+        at = at_setting(runs, best)
+        at = at[at["status"].isin(FINISHED)]
         run_dir = Path(at["run_dir"].iloc[0])
         picks.append(Pick(best["task"], best["optimizer"], best["setting"],
                           f"val/{best['metric']}_best", float(best["val_mean"]),

@@ -51,18 +51,11 @@ class Recipe:
 # ESC-10 fixture (ten tones in noise): clearly separable, so 0.9; with random-init HuBERT
 # features (no pretrained weights here) a head must still beat chance (0.1) by far: 0.5.
 RECIPES = [
-    Recipe("cnn_small", "digits", "test/acc", 0.95),
-    Recipe("mlp", "digits", "test/acc", 0.95),
-    Recipe("cnn_dropout", "digits", "test/acc", 0.95),
-    Recipe("cnn_bn3", "digits", "test/acc", 0.95),
-    Recipe("resnet18", "digits", "test/acc", 0.95),
-    Recipe("vgg16", "digits", "test/acc", 0.95),
-    Recipe("vit", "digits", "test/acc", 0.95),
-    Recipe("timm", "digits", "test/acc", 0.95),
+    *(Recipe(model, "digits", "test/acc", 0.95) for model in (
+        "cnn_small", "mlp", "cnn_dropout", "cnn_bn3", "resnet18", "vgg16", "vit", "timm")),
     Recipe("logmel_cnn", "esc10", "test/acc", 0.9),
     Recipe("hubert", "esc10", "test/acc", 0.5),
-    Recipe("unet_small", "digits_seg", "test/miou", 0.6),
-    Recipe("unet", "digits_seg", "test/miou", 0.6),
+    *(Recipe(model, "digits_seg", "test/miou", 0.6) for model in ("unet_small", "unet")),
 ]
 
 

@@ -79,9 +79,15 @@ def test_data_model_specialisations_are_picked_up(tmp_path: Path, path: Path) ->
     text = path.read_text()
     assert text.startswith("# @package _global_\n# "), f"{path.name}: the reason comes first"
     recipe = yaml.safe_load(text)
-    # A recipe's defaults list may name a schedule for scheduler=auto, and nothing else.
-    named = {k: v for entry in recipe.pop("defaults", []) if entry != "_self_"
-             for k, v in entry.items()}
+    # A recipe's defaults list may include another recipe (its values checked as this one's)
+    # and name a schedule for scheduler=auto; nothing else.
+    entries = [e for e in recipe.pop("defaults", []) if e != "_self_"]
+    for included in (e for e in entries if isinstance(e, str)):
+        assert included.startswith("/data_model/"), included
+        base = yaml.safe_load((CONF / f"{included.lstrip('/')}.yaml").read_text())
+        assert "defaults" not in base, f"{included}: one level of inclusion"
+        recipe = OmegaConf.to_container(OmegaConf.merge(base, recipe))  # as Hydra merges
+    named = {k: v for e in entries if isinstance(e, dict) for k, v in e.items()}
     assert set(named) <= {record.RECIPE_SCHEDULER.replace("scheduler@", "/scheduler@")}, named
     schedule = next(iter(named.values()), None)
 
